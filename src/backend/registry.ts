@@ -1,0 +1,88 @@
+// Chooses and holds the backends: the CPU backend always, the WebGPU backend after `init`.
+
+import { BackendError } from '../errors.js';
+import type { Backend, BackendName } from './backend.js';
+import { CpuBackend } from './cpu/cpu-backend.js';
+import { ADAPTER_CHOICES, findAdapter, type AdapterChoice } from './webgpu/discovery.js';
+import { WebGPUBackend } from './webgpu/webgpu-backend.js';
+
+export interface InitOptions {
+  /** `auto` (default) uses WebGPU when an adapter exists, else the CPU backend. Env: SPARROW_BACKEND. */
+  backend?: BackendName | 'auto';
+  /** Which Dawn adapter to try; see `AdapterChoice`. Env: SPARROW_ADAPTER. */
+  adapter?: AdapterChoice;
+  /** Throw instead of falling back to the CPU backend. Env: SPARROW_REQUIRE_WEBGPU=1. */
+  requireWebGPU?: boolean;
+}
+
+const cpuBackend = new CpuBackend();
+let webgpuBackend: WebGPUBackend | null = null;
+let defaultBackend: Backend = cpuBackend;
+
+function parseBackend(raw: string | undefined): BackendName | 'auto' | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (raw === 'auto' || raw === 'webgpu' || raw === 'cpu') return raw;
+  throw new BackendError(`SPARROW_BACKEND: invalid value "${raw}"; use auto, webgpu or cpu`);
+}
+
+function parseAdapter(raw: string | undefined): AdapterChoice | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if ((ADAPTER_CHOICES as readonly string[]).includes(raw)) return raw as AdapterChoice;
+  throw new BackendError(`SPARROW_ADAPTER: invalid value "${raw}"; use one of ${ADAPTER_CHOICES.join(', ')}`);
+}
+
+/**
+ * Sets up the default backend. Options win over environment variables. Calling it again
+ * returns the backend already chosen unless the options ask for another one.
+ */
+export async function init(options: InitOptions = {}): Promise<Backend> {
+  const backend = options.backend ?? parseBackend(process.env.SPARROW_BACKEND) ?? 'auto';
+  const adapter = options.adapter ?? parseAdapter(process.env.SPARROW_ADAPTER) ?? 'auto';
+  const requireWebGPU = options.requireWebGPU ?? process.env.SPARROW_REQUIRE_WEBGPU === '1';
+
+  if (backend === 'cpu') {
+    defaultBackend = cpuBackend;
+    return cpuBackend;
+  }
+
+  if (webgpuBackend === null) {
+    const found = await findAdapter(adapter);
+    if (found === null) {
+      if (backend === 'webgpu' || requireWebGPU) {
+        throw new BackendError(
+          'webgpu: no adapter found. On a machine without a GPU, install Mesa\'s llvmpipe (Debian: apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri), or use --backend cpu',
+        );
+      }
+      process.stderr.write('sparrow: no WebGPU adapter found; using the CPU backend\n');
+      defaultBackend = cpuBackend;
+      return cpuBackend;
+    }
+    webgpuBackend = await WebGPUBackend.create(found);
+  }
+  defaultBackend = webgpuBackend;
+  return webgpuBackend;
+}
+
+/** The named backend, or the default one. WebGPU needs a successful `init` first. */
+export function getBackend(name?: BackendName): Backend {
+  if (name === undefined) return defaultBackend;
+  if (name === 'cpu') return cpuBackend;
+  if (webgpuBackend === null) {
+    throw new BackendError('webgpu: the WebGPU backend is not initialized; call `await init({ backend: "webgpu" })` first');
+  }
+  return webgpuBackend;
+}
+
+/** The WebGPU backend if `init` set one up. */
+export function getWebGPUBackend(): WebGPUBackend | null {
+  return webgpuBackend;
+}
+
+export function getCpuBackend(): CpuBackend {
+  return cpuBackend;
+}
+
+/** Makes an initialized backend the default for new tensors. */
+export function setDefaultBackend(name: BackendName): void {
+  defaultBackend = getBackend(name);
+}

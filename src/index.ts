@@ -1,0 +1,19 @@
+// Sparrow's public API: tensors, ops, autograd, backends and the op-definition mechanism.
+
+import './autograd/backward.js';
+
+export { init, getBackend, getWebGPUBackend, setDefaultBackend, type InitOptions } from './backend/registry.js';
+export type { Backend, BackendName, AdapterDescription, MemoryInfo } from './backend/backend.js';
+export { withFloat64 } from './backend/cpu/cpu-backend.js';
+export { Tensor } from './tensor/tensor.js';
+export type { DType, TypedArray } from './tensor/dtype.js';
+export { tidy, keep, noGrad, isGradEnabled, runOp } from './tensor/engine.js';
+export * from './errors.js';
+export { defineOp, type OpDef, type TensorSpec, type CpuArgs, type WebGPUArgs, type BackwardArgs, type KernelLimits } from './ops/op.js';
+export type { KernelPass, KernelProgram, BufferRef, TempSpec } from './kernels/pass.js';
+export * as wgsl from './kernels/wgsl.js';
+export { mapProgram } from './kernels/elementwise.js';
+export * from './ops/creation.js';
+export * from './ops/elementwise.js';
+export * from './ops/reduce.js';
+export { backward } from './autograd/backward.js';

@@ -1,0 +1,376 @@
+// Batched matrix multiply C = act(op(A) op(B) + bias) as register-tiled WGSL kernels.
+
+import type { KernelProgram } from './pass.js';
+import { computeEntry, declareBindings, flatWorkgroupIndex, grid1d, input, output, packUniforms } from './wgsl.js';
+import type { BindingDecl, UniformField } from './wgsl.js';
+
+export type MatmulActivation = 'none' | 'relu' | 'sigmoid' | 'tanh' | 'leakyRelu';
+
+export interface MatmulParams {
+  /** Output batch count (>= 1). */
+  batch: number;
+  /** 1 (A is broadcast over the batch) or `batch`. */
+  batchA: number;
+  /** 1 (B is broadcast over the batch) or `batch`. */
+  batchB: number;
+  m: number;
+  n: number;
+  k: number;
+  /** A is stored as [batchA, k, m] instead of [batchA, m, k]. */
+  transposeA: boolean;
+  /** B is stored as [batchB, n, k] instead of [batchB, k, n]. */
+  transposeB: boolean;
+  /** Input 2 is a bias vector of length n added to every output row. */
+  bias: boolean;
+  activation: MatmulActivation;
+  /** Slope for negative inputs of `leakyRelu`; 0.2 when absent. */
+  leakyAlpha?: number;
+}
+
+export interface MatmulLimits {
+  maxComputeInvocationsPerWorkgroup: number;
+  maxComputeWorkgroupSizeX: number;
+  maxComputeWorkgroupSizeY: number;
+  maxComputeWorkgroupStorageSize: number;
+  maxComputeWorkgroupsPerDimension: number;
+}
+
+/**
+ * How the output is split over workgroups and invocations. One invocation computes a block of
+ * `rowsPerThread` x `colsPerThread` outputs, so one workgroup computes
+ * (`workgroupY` * `rowsPerThread`) x (`workgroupX` * `colsPerThread`) outputs.
+ */
+export interface MatmulTiling {
+  /** Output rows per invocation. */
+  rowsPerThread: number;
+  /** Output columns per invocation, a multiple of 4 because they are held as vec4 accumulators. */
+  colsPerThread: number;
+  /** Invocations along n. */
+  workgroupX: number;
+  /** Invocations along m. */
+  workgroupY: number;
+  /**
+   * Depth along k of the A and B tiles staged in workgroup memory, a multiple of 4; 0 reads A
+   * and B straight from storage buffers.
+   */
+  sharedK: number;
+}
+
+const DEFAULT_LEAKY_ALPHA = 0.2;
+
+/**
+ * Chooses the tiling for `p` on an adapter with `limits`.
+ *
+ * TODO: the rule is filled in from the measurements in the benchmark harness.
+ */
+export function chooseMatmulTiling(p: MatmulParams, limits: MatmulLimits): MatmulTiling {
+  const tiling: MatmulTiling = { rowsPerThread: 4, colsPerThread: 4, workgroupX: 16, workgroupY: 4, sharedK: 0 };
+  void p;
+  return fitTilingToLimits(tiling, limits);
+}
+
+/** Halves the workgroup until it fits the adapter's invocation and size limits. */
+function fitTilingToLimits(tiling: MatmulTiling, limits: MatmulLimits): MatmulTiling {
+  const fitted = { ...tiling };
+  while (fitted.workgroupX > limits.maxComputeWorkgroupSizeX) fitted.workgroupX /= 2;
+  while (fitted.workgroupY > limits.maxComputeWorkgroupSizeY) fitted.workgroupY /= 2;
+  while (fitted.workgroupX * fitted.workgroupY > limits.maxComputeInvocationsPerWorkgroup) {
+    if (fitted.workgroupY >= fitted.workgroupX) fitted.workgroupY /= 2;
+    else fitted.workgroupX /= 2;
+  }
+  return fitted;
+}
+
+/**
+ * Builds the single-pass program for C = act(op(A) op(B) + bias).
+ *
+ * Bindings: A, B, the bias (only when `p.bias`), C, then the uniform block. `tiling` overrides the
+ * choice of `chooseMatmulTiling`, so that tests and benchmarks can run every variant.
+ */
+export function matmulProgram(p: MatmulParams, limits: MatmulLimits, tiling = chooseMatmulTiling(p, limits)): KernelProgram {
+  validateParams(p);
+  validateTiling(tiling, limits);
+
+  const layout = chooseLayout(p, tiling);
+  const tileRows = tiling.workgroupY * tiling.rowsPerThread;
+  const tileCols = tiling.workgroupX * tiling.colsPerThread;
+  const tilesX = Math.ceil(p.n / tileCols);
+  const tilesY = Math.ceil(p.m / tileRows);
+  const tiles = tilesX * tilesY * p.batch;
+
+  const uniforms: UniformField[] = [
+    ['M', 'u32', p.m],
+    ['N', 'u32', p.n],
+    ['K', 'u32', p.k],
+    ['strideA', 'u32', p.batchA === 1 ? 0 : p.m * p.k],
+    ['strideB', 'u32', p.batchB === 1 ? 0 : p.k * p.n],
+    ['tilesX', 'u32', tilesX],
+    ['tilesY', 'u32', tilesY],
+    ['tiles', 'u32', tiles],
+  ];
+  if (p.activation === 'leakyRelu') uniforms.push(['alpha', 'f32', p.leakyAlpha ?? DEFAULT_LEAKY_ALPHA]);
+
+  const bindings: BindingDecl[] = [
+    input(0, 'A', layout.aVec ? 'vec4<f32>' : 'f32'),
+    input(1, 'B', layout.bVec ? 'vec4<f32>' : 'f32'),
+  ];
+  if (p.bias) bindings.push(input(2, 'bias', 'f32'));
+  bindings.push(output(0, 'C', layout.cVec ? 'vec4<f32>' : 'f32'));
+
+  const wgsl = [
+    declareBindings(bindings, uniforms),
+    generateKernel(p, tiling, layout),
+  ].join('\n\n');
+
+  const label = `matmul ${p.batch}x${p.m}x${p.k}x${p.n}`
+    + `${p.transposeA ? ' transposeA' : ''}${p.transposeB ? ' transposeB' : ''}`
+    + `${p.bias ? ' bias' : ''}${p.activation === 'none' ? '' : ` ${p.activation}`}`;
+  return {
+    passes: [{
+      label,
+      wgsl,
+      buffers: bindings.map((binding) => binding.ref),
+      uniforms: packUniforms(uniforms),
+      dispatch: grid1d(tiles),
+    }],
+  };
+}
+
+function validateParams(p: MatmulParams): void {
+  for (const name of ['batch', 'm', 'n', 'k'] as const) {
+    const value = p[name];
+    if (!Number.isInteger(value) || value < 1) throw new RangeError(`matmul: ${name} must be a positive integer, got ${value}`);
+  }
+  if (p.batchA !== 1 && p.batchA !== p.batch) throw new RangeError(`matmul: batchA must be 1 or batch (${p.batch}), got ${p.batchA}`);
+  if (p.batchB !== 1 && p.batchB !== p.batch) throw new RangeError(`matmul: batchB must be 1 or batch (${p.batch}), got ${p.batchB}`);
+
+  const largest = Math.max(p.batch * p.m * p.n, p.batchA * p.m * p.k, p.batchB * p.k * p.n);
+  if (largest >= 2 ** 32) throw new RangeError(`matmul: ${largest} elements in one operand exceed the u32 index range`);
+}
+
+function validateTiling(t: MatmulTiling, limits: MatmulLimits): void {
+  const invocations = t.workgroupX * t.workgroupY;
+  if (invocations > limits.maxComputeInvocationsPerWorkgroup
+    || t.workgroupX > limits.maxComputeWorkgroupSizeX
+    || t.workgroupY > limits.maxComputeWorkgroupSizeY) {
+    throw new RangeError(`matmul: workgroup ${t.workgroupX}x${t.workgroupY} exceeds the adapter's limits `
+      + `(${limits.maxComputeWorkgroupSizeX}x${limits.maxComputeWorkgroupSizeY}, ${limits.maxComputeInvocationsPerWorkgroup} invocations)`);
+  }
+  if (t.colsPerThread % 4 !== 0 || t.colsPerThread < 4) throw new RangeError(`matmul: colsPerThread must be a positive multiple of 4, got ${t.colsPerThread}`);
+  if (!Number.isInteger(t.rowsPerThread) || t.rowsPerThread < 1) throw new RangeError(`matmul: rowsPerThread must be a positive integer, got ${t.rowsPerThread}`);
+  if (t.sharedK % 4 !== 0 || t.sharedK < 0) throw new RangeError(`matmul: sharedK must be 0 or a positive multiple of 4, got ${t.sharedK}`);
+}
+
+/** Which operands are read and written as vec4, decided by the stored layout and the sizes. */
+interface MatmulLayout {
+  /** A is read as vec4 along its contiguous dimension (k, or m when transposed). */
+  aVec: boolean;
+  bVec: boolean;
+  /** C is written as vec4 rows, which needs n % 4 == 0. */
+  cVec: boolean;
+}
+
+function chooseLayout(p: MatmulParams, t: MatmulTiling): MatmulLayout {
+  return {
+    aVec: p.transposeA ? p.m % 4 === 0 && t.rowsPerThread % 4 === 0 : p.k % 4 === 0,
+    bVec: p.transposeB ? p.k % 4 === 0 : p.n % 4 === 0,
+    cVec: p.n % 4 === 0,
+  };
+}
+
+function generateKernel(p: MatmulParams, t: MatmulTiling, layout: MatmulLayout): string {
+  const tm = t.rowsPerThread;
+  const groups = t.colsPerThread / 4;
+  const tileRows = t.workgroupY * tm;
+  const tileCols = t.workgroupX * t.colsPerThread;
+  const aStepsK = !p.transposeA && layout.aVec;
+  const bStepsK = p.transposeB && layout.bVec;
+  const needsTail = !aStepsK && !bStepsK;
+
+  const lines: string[] = [];
+  const emit = (line: string) => lines.push(`  ${line}`);
+
+  emit(`let flat = ${flatWorkgroupIndex()};`);
+  emit('if (flat >= u.tiles) { return; }');
+  emit('let tileX = flat % u.tilesX;');
+  emit('let tileY = (flat / u.tilesX) % u.tilesY;');
+  emit('let batch = flat / (u.tilesX * u.tilesY);');
+  emit(`let row0 = tileY * ${tileRows}u + (lid / ${t.workgroupX}u) * ${tm}u;`);
+  emit(`let col0 = tileX * ${tileCols}u + (lid % ${t.workgroupX}u) * 4u;`);
+  emit('let aOff = batch * u.strideA;');
+  emit('let bOff = batch * u.strideB;');
+  emit('let M4 = u.M / 4u;');
+  emit('let N4 = u.N / 4u;');
+  emit('');
+
+  lines.push(...aSetup(p, layout, tm).map((line) => `  ${line}`));
+  lines.push(...bSetup(p, layout, groups, t.workgroupX).map((line) => `  ${line}`));
+
+  for (let i = 0; i < tm; i++) {
+    for (let j = 0; j < groups; j++) emit(`var acc${i}_${j} = vec4<f32>(0.0);`);
+  }
+  emit('');
+
+  const loop = needsTail ? 'for (; k + 3u < u.K; k += 4u)' : 'for (; k < u.K; k += 4u)';
+  emit('var k = 0u;');
+  emit(`${loop} {`);
+  lines.push(...kStep(p, layout, tm, groups, 4).map((line) => `    ${line}`));
+  emit('}');
+  if (needsTail) {
+    emit('for (; k < u.K; k += 1u) {');
+    lines.push(...kStep(p, layout, tm, groups, 1).map((line) => `    ${line}`));
+    emit('}');
+  }
+  emit('');
+
+  lines.push(...epilogue(p, layout, tm, groups, t.workgroupX).map((line) => `  ${line}`));
+
+  return [
+    activationFunction(p.activation),
+    `${computeEntry([t.workgroupX * t.workgroupY, 1, 1])} {`,
+    ...lines,
+    '}',
+  ].join('\n');
+}
+
+/** Row indices of A, clamped into range so that the rows past m of an edge tile read valid memory. */
+function aSetup(p: MatmulParams, layout: MatmulLayout, tm: number): string[] {
+  const lines: string[] = [];
+  if (p.transposeA && layout.aVec) {
+    for (let g = 0; g < tm / 4; g++) lines.push(`let aCol${g} = (aOff + min(row0 + ${4 * g}u, u.M - 4u)) / 4u;`);
+    return lines;
+  }
+  for (let i = 0; i < tm; i++) {
+    const row = `min(row0 + ${i}u, u.M - 1u)`;
+    if (p.transposeA) lines.push(`let aCol${i} = aOff + ${row};`);
+    else if (layout.aVec) lines.push(`let aRow${i} = (aOff + ${row} * u.K) / 4u;`);
+    else lines.push(`let aRow${i} = aOff + ${row} * u.K;`);
+  }
+  return lines;
+}
+
+/** Column indices of B, clamped like the rows of A. */
+function bSetup(p: MatmulParams, layout: MatmulLayout, groups: number, workgroupX: number): string[] {
+  const lines: string[] = [];
+  for (let j = 0; j < groups; j++) {
+    const col = `col0 + ${j * workgroupX * 4}u`;
+    if (!p.transposeB && layout.bVec) {
+      lines.push(`let bCol${j} = bOff / 4u + min(${col}, u.N - 4u) / 4u;`);
+      continue;
+    }
+    for (let c = 0; c < 4; c++) {
+      const clamped = `min(${col} + ${c}u, u.N - 1u)`;
+      if (p.transposeB && layout.bVec) lines.push(`let bRow${j}_${c} = (bOff + ${clamped} * u.K) / 4u;`);
+      else if (p.transposeB) lines.push(`let bRow${j}_${c} = bOff + ${clamped} * u.K;`);
+      else lines.push(`let bCol${j}_${c} = bOff + ${clamped};`);
+    }
+  }
+  return lines;
+}
+
+/** Loads `steps` (4 or 1) values of k for every row and column of the thread's block, then accumulates. */
+function kStep(p: MatmulParams, layout: MatmulLayout, tm: number, groups: number, steps: number): string[] {
+  const lines: string[] = [];
+  const kIndex = (kk: number) => (kk === 0 ? 'k' : `k + ${kk}u`);
+
+  // aValue(i, kk) is the scalar A[row0 + i, k + kk].
+  let aValue: (i: number, kk: number) => string;
+  if (p.transposeA && layout.aVec) {
+    for (let kk = 0; kk < steps; kk++) {
+      for (let g = 0; g < tm / 4; g++) lines.push(`let a${g}_${kk} = A[aCol${g} + (${kIndex(kk)}) * M4];`);
+    }
+    aValue = (i, kk) => `a${Math.floor(i / 4)}_${kk}[${i % 4}]`;
+  } else if (p.transposeA) {
+    for (let kk = 0; kk < steps; kk++) {
+      lines.push(`let aK${kk} = (${kIndex(kk)}) * u.M;`);
+      for (let i = 0; i < tm; i++) lines.push(`let a${i}_${kk} = A[aCol${i} + aK${kk}];`);
+    }
+    aValue = (i, kk) => `a${i}_${kk}`;
+  } else if (layout.aVec) {
+    for (let i = 0; i < tm; i++) lines.push(`let a${i} = A[aRow${i} + k / 4u];`);
+    aValue = (i, kk) => `a${i}[${kk}]`;
+  } else {
+    for (let i = 0; i < tm; i++) {
+      for (let kk = 0; kk < steps; kk++) lines.push(`let a${i}_${kk} = A[aRow${i} + ${kIndex(kk)}];`);
+    }
+    aValue = (i, kk) => `a${i}_${kk}`;
+  }
+
+  // bValue(kk, j) is the vec4 B[k + kk, col0 + 4 * workgroupX * j .. + 3].
+  let bValue: (kk: number, j: number) => string;
+  if (p.transposeB && layout.bVec) {
+    for (let j = 0; j < groups; j++) {
+      for (let c = 0; c < 4; c++) lines.push(`let b${j}_${c} = B[bRow${j}_${c} + k / 4u];`);
+    }
+    bValue = (kk, j) => `vec4<f32>(b${j}_0[${kk}], b${j}_1[${kk}], b${j}_2[${kk}], b${j}_3[${kk}])`;
+  } else if (p.transposeB) {
+    for (let kk = 0; kk < steps; kk++) {
+      for (let j = 0; j < groups; j++) {
+        const parts = [0, 1, 2, 3].map((c) => `B[bRow${j}_${c} + ${kIndex(kk)}]`);
+        lines.push(`let b${kk}_${j} = vec4<f32>(${parts.join(', ')});`);
+      }
+    }
+    bValue = (kk, j) => `b${kk}_${j}`;
+  } else if (layout.bVec) {
+    for (let kk = 0; kk < steps; kk++) {
+      lines.push(`let bK${kk} = (${kIndex(kk)}) * N4;`);
+      for (let j = 0; j < groups; j++) lines.push(`let b${kk}_${j} = B[bCol${j} + bK${kk}];`);
+    }
+    bValue = (kk, j) => `b${kk}_${j}`;
+  } else {
+    for (let kk = 0; kk < steps; kk++) {
+      lines.push(`let bK${kk} = (${kIndex(kk)}) * u.N;`);
+      for (let j = 0; j < groups; j++) {
+        const parts = [0, 1, 2, 3].map((c) => `B[bCol${j}_${c} + bK${kk}]`);
+        lines.push(`let b${kk}_${j} = vec4<f32>(${parts.join(', ')});`);
+      }
+    }
+    bValue = (kk, j) => `b${kk}_${j}`;
+  }
+
+  for (let kk = 0; kk < steps; kk++) {
+    for (let j = 0; j < groups; j++) {
+      lines.push(`let bv${kk}_${j} = ${bValue(kk, j)};`);
+      for (let i = 0; i < tm; i++) lines.push(`acc${i}_${j} = fma(vec4<f32>(${aValue(i, kk)}), bv${kk}_${j}, acc${i}_${j});`);
+    }
+  }
+  return lines;
+}
+
+/** Adds the bias, applies the activation and stores the rows and columns that lie inside C. */
+function epilogue(p: MatmulParams, layout: MatmulLayout, tm: number, groups: number, workgroupX: number): string[] {
+  const out: string[] = ['let cOff = batch * u.M * u.N;'];
+  for (let i = 0; i < tm; i++) {
+    out.push(`if (row0 + ${i}u < u.M) {`);
+    out.push(`  let cRow = cOff + (row0 + ${i}u) * u.N;`);
+    for (let j = 0; j < groups; j++) {
+      out.push(`  {`);
+      out.push(`    let col = col0 + ${j * workgroupX * 4}u;`);
+      if (layout.cVec) {
+        const bias = p.bias ? ' + vec4<f32>(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u])' : '';
+        out.push(`    if (col < u.N) { C[(cRow + col) / 4u] = activate(acc${i}_${j}${bias}); }`);
+      } else {
+        const bias = p.bias
+          ? ' + vec4<f32>(bias[min(col, u.N - 1u)], bias[min(col + 1u, u.N - 1u)], bias[min(col + 2u, u.N - 1u)], bias[min(col + 3u, u.N - 1u)])'
+          : '';
+        out.push(`    let v = activate(acc${i}_${j}${bias});`);
+        for (let c = 0; c < 4; c++) out.push(`    if (col + ${c}u < u.N) { C[cRow + col + ${c}u] = v[${c}]; }`);
+      }
+      out.push(`  }`);
+    }
+    out.push('}');
+  }
+  return out;
+}
+
+function activationFunction(activation: MatmulActivation): string {
+  const body: Record<MatmulActivation, string> = {
+    none: 'return x;',
+    relu: 'return max(x, vec4<f32>(0.0));',
+    sigmoid: 'return 1.0 / (1.0 + exp(-x));',
+    // tanh(15) rounds to 1 in f32; the clamp keeps exp-based tanh implementations from inf / inf.
+    tanh: 'return tanh(clamp(x, vec4<f32>(-15.0), vec4<f32>(15.0)));',
+    leakyRelu: 'return select(u.alpha * x, x, x > vec4<f32>(0.0));',
+  };
+  return `fn activate(x: vec4<f32>) -> vec4<f32> {\n  ${body[activation]}\n}`;
+}
