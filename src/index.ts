@@ -17,3 +17,4 @@ export * from './ops/creation.js';
 export * from './ops/elementwise.js';
 export * from './ops/reduce.js';
 export { backward } from './autograd/backward.js';
+export * as testing from './testing/index.js';

@@ -257,10 +257,13 @@ function powReference(a: number, b: number): number {
 export const powOp = binaryOp('pow', {
   cpu: (a, b) => (a > 0 ? Math.pow(a, b) : powReference(a, b)),
   wgsl: 'sparrow_pow(x0, x1)',
-  helpers: `fn sparrow_pow(a: f32, b: f32) -> f32 {
-  if (a == 0.0) { return select(select(bitcast<f32>(0x7f800000u), 1.0, b == 0.0), 0.0, b > 0.0); }
+  // Infinity and NaN come from private variables: WGSL rejects them as constant expressions.
+  helpers: `var<private> INFINITY_BITS: u32 = 0x7f800000u;
+var<private> NAN_BITS: u32 = 0x7fc00000u;
+fn sparrow_pow(a: f32, b: f32) -> f32 {
+  if (a == 0.0) { return select(select(bitcast<f32>(INFINITY_BITS), 1.0, b == 0.0), 0.0, b > 0.0); }
   if (a > 0.0) { return pow(a, b); }
-  if (b != trunc(b)) { return bitcast<f32>(0x7fc00000u); }
+  if (b != trunc(b)) { return bitcast<f32>(NAN_BITS); }
   let magnitude = pow(-a, b);
   return select(magnitude, -magnitude, abs(b % 2.0) == 1.0);
 }`,

@@ -69,6 +69,11 @@ export class WebGPUBackend implements Backend {
   private constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterDescription,
+    /**
+     * The Dawn instance. Held for the device's lifetime: if it were garbage-collected, Dawn
+     * would destroy the instance under a live device and crash the process.
+     */
+    readonly gpu: GPU,
   ) {
     this.storagePool = new BufferPool(device, STORAGE_USAGE, 'sparrow-storage');
     this.uniformPool = new BufferPool(device, UNIFORM_USAGE, 'sparrow-uniform');
@@ -111,7 +116,7 @@ export class WebGPUBackend implements Backend {
       dawnBackend: found.dawnBackend,
     };
     debugLog(1, `webgpu: device on ${description.description || description.vendor} (${description.featureLevel})`);
-    return new WebGPUBackend(device, description);
+    return new WebGPUBackend(device, description, found.gpu);
   }
 
   upload(values: ArrayLike<number>, dtype: DType): DataHandle {
