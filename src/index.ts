@@ -7,7 +7,8 @@ export type { Backend, BackendName, AdapterDescription, MemoryInfo } from './bac
 export { withFloat64 } from './backend/cpu/cpu-backend.js';
 export { Tensor } from './tensor/tensor.js';
 export type { DType, TypedArray } from './tensor/dtype.js';
-export { tidy, keep, noGrad, isGradEnabled, runOp } from './tensor/engine.js';
+export { tidy, keep, noGrad, isGradEnabled, runOp, detach } from './tensor/engine.js';
+export { sync, memory } from './backend/sync.js';
 export * from './errors.js';
 export { defineOp, type OpDef, type TensorSpec, type CpuArgs, type WebGPUArgs, type BackwardArgs, type KernelLimits } from './ops/op.js';
 export type { KernelPass, KernelProgram, BufferRef, TempSpec } from './kernels/pass.js';
@@ -18,3 +19,4 @@ export * from './ops/elementwise.js';
 export * from './ops/reduce.js';
 export { backward } from './autograd/backward.js';
 export * as testing from './testing/index.js';
+export { ADAPTER_CHOICES, type AdapterChoice } from './backend/webgpu/discovery.js';

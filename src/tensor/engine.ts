@@ -164,3 +164,8 @@ installTensorHooks({
 export function installBackward(backward: (tensor: Tensor, grad: Tensor | undefined, options: { retainGraph?: boolean }) => void): void {
   installTensorHooks({ onCreate: (tensor) => scopes[scopes.length - 1]?.add(tensor), backward, reshape });
 }
+
+/** A tensor over the same storage that is cut off from the tape: no gradient flows through it. */
+export function detach(tensor: Tensor): Tensor {
+  return viewOf(tensor, [...tensor.shape]);
+}

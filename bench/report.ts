@@ -1,0 +1,110 @@
+// Prints benchmark results as a side-by-side table and writes them as one JSON object.
+
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+import type { BenchResult, Impl } from './harness.js';
+
+/** The adapter the WebGPU implementations ran on; a field the adapter leaves blank is an empty string. */
+export interface AdapterRecord {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  featureLevel: 'core' | 'compatibility';
+  /** Dawn's backend: `opengles`, `vulkan`, or `default` for the platform's native API. */
+  dawnBackend: string;
+}
+
+/** The JSON contract of `sparrow bench`: the adapter, then one record per case and implementation. */
+export interface BenchReport {
+  adapter: AdapterRecord | null;
+  results: BenchResult[];
+  generatedAt: string;
+  /** `loadAverage` is the 1-minute load average before and after the run: another busy process skews the numbers. */
+  host: { node: string; platform: string; cpuModel: string; cpus: number; loadAverage: { before: number; after: number } };
+  /** Versions and builds of the peer libraries, e.g. `{ tfjs: '4.22.0', wasmSimd: true }`. */
+  peers: Record<string, string | boolean>;
+}
+
+export const DEFAULT_REPORT_PATH = 'bench/results/latest.json';
+
+const PEER_IMPLS: readonly Impl[] = ['tfjs-webgpu', 'tfjs-wasm', 'tfjs-cpu'];
+
+/**
+ * Returns how many times faster `result` is than `reference` (reference median / own median),
+ * or null when either has no median.
+ */
+function speedup(result: BenchResult, reference: BenchResult | undefined): number | null {
+  if (reference === undefined || reference.medianMs === null || result.medianMs === null) return null;
+  return reference.medianMs / result.medianMs;
+}
+
+function formatNumber(value: number | null | undefined, digits: number): string {
+  return value === null || value === undefined ? '-' : value.toFixed(digits);
+}
+
+function formatRatio(value: number | null): string {
+  return value === null ? '-' : `${value.toFixed(2)}x`;
+}
+
+/**
+ * Formats the results as a text table. Ratios are speedups: `2.00x` under "vs sparrow-webgpu"
+ * means the row runs twice as fast as sparrow-webgpu on the same case and shape, and "vs best
+ * peer" compares with the fastest TF.js backend there.
+ */
+export function formatTable(results: readonly BenchResult[]): string {
+  const header = ['case', 'shape', 'impl', 'first ms', 'median ms', 'GFLOP/s', 'examples/s', 'vs sparrow-webgpu', 'vs best peer'];
+  const rows: string[][] = [];
+  const notes: string[] = [];
+
+  for (const result of results) {
+    const group = results.filter((other) => other.case === result.case && other.shape === result.shape);
+    const sparrow = group.find((other) => other.impl === 'sparrow-webgpu');
+    const bestPeer = group
+      .filter((other) => PEER_IMPLS.includes(other.impl) && other.medianMs !== null)
+      .sort((x, y) => (x.medianMs as number) - (y.medianMs as number))[0];
+
+    const isSparrowRow = result.impl === 'sparrow-webgpu';
+    const isBestPeerRow = result === bestPeer;
+    rows.push([
+      result.case,
+      result.shape,
+      result.impl,
+      formatNumber(result.firstRunMs, 1),
+      formatNumber(result.medianMs, 2),
+      formatNumber(result.gflops, 2),
+      formatNumber(result.examplesPerSecond, 0),
+      isSparrowRow ? '' : formatRatio(speedup(result, sparrow)),
+      isBestPeerRow ? '' : formatRatio(speedup(result, bestPeer)),
+    ]);
+
+    if (result.skipped !== undefined) notes.push(`${result.case} ${result.shape} ${result.impl}: skipped: ${result.skipped}`);
+    if (result.error !== undefined) notes.push(`${result.case} ${result.shape} ${result.impl}: failed: ${result.error}`);
+  }
+
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
+  const textColumns = 3;
+  const formatRow = (row: string[]): string =>
+    row.map((cell, column) => (column < textColumns ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ');
+
+  const lines = [formatRow(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(formatRow)];
+  lines.push('', 'Shapes are m x k x n. Ratios are speedups (reference median / row median); above 1x the row is faster.');
+  if (notes.length > 0) lines.push('', ...notes);
+  return lines.join('\n');
+}
+
+/** Formats the adapter as one line for the table's heading. */
+export function formatAdapter(adapter: AdapterRecord | null): string {
+  if (adapter === null) return 'adapter: none (WebGPU implementations not run)';
+  const name = adapter.description || adapter.device || adapter.vendor || 'unknown';
+  return `adapter: ${name} (Dawn ${adapter.dawnBackend}, ${adapter.featureLevel} level)`;
+}
+
+/** Writes `report` as JSON to `path` through a temporary file and a rename, so readers never see half a file. */
+export function writeReport(report: BenchReport, path: string = DEFAULT_REPORT_PATH): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, JSON.stringify(report, null, 2) + '\n');
+  renameSync(temporary, path);
+}
