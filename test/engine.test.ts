@@ -142,8 +142,9 @@ describe('random values', () => {
 
     const cpuNormal = await sp.randomNormal([size], { seed: 5, backend: 'cpu' }).data();
     const gpuNormal = await sp.randomNormal([size], { seed: 5, backend: 'webgpu' }).data();
-    // GPU log and cos are accurate to a few ulps; values near the tails are larger.
-    cpuNormal.forEach((value, i) => expect(Math.abs(gpuNormal[i] - value)).toBeLessThan(1e-4 * (1 + Math.abs(value))));
+    // WGSL allows cos an absolute error of 2^-11 on [-pi, pi], scaled here by the Box-Muller
+    // radius, which is at most about 5.6 for 24-bit uniforms.
+    cpuNormal.forEach((value, i) => expect(Math.abs(gpuNormal[i] - value)).toBeLessThan(2 ** -11 * 6));
     const mean = cpuNormal.reduce((a, b) => a + b, 0) / size;
     expect(Math.abs(mean)).toBeLessThan(0.1);
   });

@@ -164,7 +164,8 @@ export const randomOp = defineOp<RandomAttrs>({
       } else {
         const u1 = 1 - uniformAt(attrs.seed, 2 * i);
         const u2 = uniformAt(attrs.seed, 2 * i + 1);
-        y[i] = attrs.low + attrs.high * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+        // cos(2 pi u2) written as -cos(2 pi u2 - pi): WGSL bounds the error of cos only on [-pi, pi].
+        y[i] = attrs.low - attrs.high * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2 - Math.PI);
       }
     }
   },
@@ -172,7 +173,7 @@ export const randomOp = defineOp<RandomAttrs>({
     const expression =
       attrs.distribution === 'uniform'
         ? 'u.low + (u.high - u.low) * sparrow_uniform(u.seed, i)'
-        : 'u.low + u.high * sqrt(-2.0 * log(1.0 - sparrow_uniform(u.seed, 2u * i))) * cos(6.283185307179586 * sparrow_uniform(u.seed, 2u * i + 1u))';
+        : 'u.low - u.high * sqrt(-2.0 * log(1.0 - sparrow_uniform(u.seed, 2u * i))) * cos(6.283185307179586 * sparrow_uniform(u.seed, 2u * i + 1u) - 3.141592653589793)';
     return mapProgram({
       name: `random-${attrs.distribution}`,
       inputs: [],
