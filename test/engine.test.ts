@@ -145,7 +145,7 @@ describe('random values', () => {
     // WGSL allows cos an absolute error of 2^-11 on [-pi, pi], scaled here by the Box-Muller
     // radius, which is at most about 5.6 for 24-bit uniforms.
     cpuNormal.forEach((value, i) => expect(Math.abs(gpuNormal[i] - value)).toBeLessThan(2 ** -11 * 6));
-    const mean = cpuNormal.reduce((a, b) => a + b, 0) / size;
+    const mean = Array.from(cpuNormal).reduce((a, b) => a + b, 0) / size;
     expect(Math.abs(mean)).toBeLessThan(0.1);
   });
 });

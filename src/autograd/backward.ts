@@ -1,6 +1,6 @@
 // Reverse-mode differentiation: walks the tape from a tensor back to the leaves.
 
-import { installBackward, keep, noGrad } from '../tensor/engine.js';
+import { installBackward, keep, noGrad, tidy } from '../tensor/engine.js';
 import { ShapeError } from '../errors.js';
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import { releaseHandle, retainHandle, Tensor, type TapeNode } from '../tensor/tensor.js';
@@ -92,7 +92,8 @@ export function backward(root: Tensor, seed: Tensor | undefined, options: { reta
         continue;
       }
 
-      const inputGrads = node.backward(inputs, outputs, outputGrads);
+      // tidy frees the intermediates of the backward formula and keeps the gradients it returns.
+      const inputGrads = tidy(() => node.backward(inputs, outputs, outputGrads));
       node.inputs.forEach((input, i) => {
         const grad = inputGrads[i];
         if (grad === null || grad === undefined) return;

@@ -4,7 +4,7 @@ import { reducePass, type ReduceKind } from '../kernels/reduce.js';
 import { transposePass } from '../kernels/transpose.js';
 import type { KernelPass } from '../kernels/pass.js';
 import { ShapeError } from '../errors.js';
-import { runOp } from '../tensor/engine.js';
+import { reshapeOwned, runOp } from '../tensor/engine.js';
 import { formatShape, normalizeAxes, shapesEqual, sizeOf, stridesOf, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { full } from './creation.js';
@@ -135,8 +135,7 @@ export function sumToShape(x: Tensor, shape: Shape): Tensor {
   for (let d = 0; d < x.rank; d++) {
     if (d < offset || (shape[d - offset] === 1 && x.shape[d] !== 1)) axes.push(d);
   }
-  const summed = sum(x, axes, true);
-  return summed.reshape([...shape]);
+  return reshapeOwned(sum(x, axes, true), [...shape]);
 }
 
 /** Repeats `x` along its size-1 dimensions to `shape` (materialized; differentiable). */

@@ -169,3 +169,10 @@ export function installBackward(backward: (tensor: Tensor, grad: Tensor | undefi
 export function detach(tensor: Tensor): Tensor {
   return viewOf(tensor, [...tensor.shape]);
 }
+
+/** Reshapes a tensor that the caller owns and no longer needs, releasing the caller's reference. */
+export function reshapeOwned(tensor: Tensor, shape: number[]): Tensor {
+  const view = tensor.reshape(shape);
+  tensor.dispose();
+  return view;
+}
