@@ -124,3 +124,12 @@ describe('large element-wise problems', () => {
     await expectParity('add', (a, b) => sp.add(a, b), [{ shape: [size] }, { shape: [1] }], { tolerance: MATH, gradients: false });
   });
 });
+
+describe('empty tensors', () => {
+  test('element-wise ops on empty tensors return empty results', async () => {
+    await expectParity('add empty', (a, b) => sp.sum(sp.add(a, b), 1), [{ shape: [0, 3] }, { shape: [3] }], {
+      tolerance: MATH,
+      gradients: false,
+    });
+  });
+});

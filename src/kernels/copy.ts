@@ -40,7 +40,7 @@ function indexTerms(shape: Shape, factors: readonly number[]): string[] {
 }
 
 /**
- * A pass that copies the box of shape `outShape` starting at `begin` in `source` (of shape
+ * Builds a pass that copies the box of shape `outShape` starting at `begin` in `source` (of shape
  * `inShape`) into `target`, one invocation per output element. Shapes are baked into the
  * source and the start offset is a uniform, so the pieces of a split share one pipeline.
  * The caller skips empty outputs.
@@ -68,7 +68,7 @@ ${computeEntry(WORKGROUP_SIZE)} {
 }
 
 /**
- * A pass that writes `target` of shape `outShape` with `source` (of shape `regionShape`)
+ * Builds a pass that writes `target` of shape `outShape` with `source` (of shape `regionShape`)
  * placed at `begin` and zeros everywhere else, one invocation per output element, so every
  * output element is written. The caller skips empty outputs.
  */
@@ -104,7 +104,7 @@ ${lines.join('\n')}
 }
 
 /**
- * A pass that copies `source`, viewed as [outer, length, inner], into `target` viewed as
+ * Builds a pass that copies `source`, viewed as [outer, length, inner], into `target` viewed as
  * [outer, total, inner] at positions offset .. offset + length of the middle axis, one
  * invocation per source element. Everything is a uniform, so one pipeline per dtype serves
  * every concat.

@@ -31,6 +31,8 @@ export interface MapKernelOptions {
 export function mapProgram(options: MapKernelOptions): KernelProgram {
   const { name, inputs, output: out } = options;
   const size = sizeOf(out.shape);
+  // An empty output needs no pass, and its shape would bake a constant `% 0u` into the source.
+  if (size === 0) return { passes: [] };
   const bindings = [...inputs.map((spec, k) => input(k, `in${k}`, spec.dtype)), output(0, 'out', out.dtype)];
   const uniforms: UniformField[] = [['size', 'u32', size], ...(options.uniforms ?? [])];
 

@@ -19,15 +19,18 @@ export interface IdKernelOptions {
 }
 
 /**
- * Reads id `position` as a u32. An i32 id is reinterpreted bit for bit, so a negative id
- * becomes a value of at least 2^31, which is at least `rows` for every table that fits a
- * storage binding; one unsigned comparison against `rows` therefore rejects both ends.
+ * Generates the WGSL that reads id `position` as a u32. An i32 id is reinterpreted bit for
+ * bit, so a negative id becomes at least 2^31. That is more than `rows` for every table that
+ * fits a storage binding, so one unsigned comparison against `rows` rejects both ends.
  */
 function loadId(position: string): string {
   return `bitcast<u32>(ids[${position}])`;
 }
 
-/** One invocation per output element: out[p, c] = table[ids[p], c], or 0 for an out-of-range id. */
+/**
+ * Generates the gather kernel, one invocation per output element: out[p, c] = table[ids[p], c],
+ * or 0 for an out-of-range id.
+ */
 export function gatherProgram({ count, rowSize, rows, idsDType }: IdKernelOptions): KernelProgram {
   const size = count * rowSize;
   const bindings = [input(0, 'table', 'f32'), input(1, 'ids', idsDType), output(0, 'out', 'f32')];
@@ -67,12 +70,13 @@ ${computeEntry(GATHER_WORKGROUP)} {
 }
 
 /**
- * out[v, c] = sum of values[p, c] over the positions p with ids[p] == v, added in increasing
- * p, the CPU reference's order, so no float atomics are involved and results are deterministic.
+ * Generates the dense scatter-add kernel: out[v, c] = sum of values[p, c] over the positions
+ * p with ids[p] == v, added in increasing p (the CPU reference's order) and without float
+ * atomics, so results are deterministic.
  *
  * Thread mapping: one workgroup per (output row v, block of 64 columns), one invocation per
- * column. The workgroup walks all ids in tiles of 64 staged in workgroup memory; each
- * invocation then adds the values of the matching positions in its column. Every workgroup
+ * column. The workgroup walks all ids in tiles of 64 staged in workgroup memory. After each
+ * tile, every invocation adds the values of the matching positions in its column. Every workgroup
  * reads every id, so the cost is about rows x ceil(rowSize / 64) x count id reads plus
  * count x rowSize value reads: a dense reference for modest sizes, not the sparse
  * sort-and-segment path that embedding gradients need.
@@ -132,7 +136,7 @@ ${computeEntry(SCATTER_TILE)} {
   };
 }
 
-/** One invocation per output element: out[p, c] = 1 where ids[p] == c, else 0. */
+/** Generates the one-hot kernel, one invocation per output element: out[p, c] = 1 where ids[p] == c, else 0. */
 export function oneHotProgram({ count, rows: depth, idsDType }: Omit<IdKernelOptions, 'rowSize'>): KernelProgram {
   const size = count * depth;
   const bindings = [input(0, 'ids', idsDType), output(0, 'out', 'f32')];

@@ -195,7 +195,10 @@ function generateKernel(p: MatmulParams, t: MatmulTiling, layout: MatmulLayout):
   emit('let tileX = flat % u.tilesX;');
   emit('let tileY = (flat / u.tilesX) % u.tilesY;');
   emit('let batch = flat / (u.tilesX * u.tilesY);');
-  emit(`let row0 = tileY * ${tileRows}u + (lid / ${t.workgroupX}u) * ${tm}u;`);
+  // With one invocation row, row0 does not depend on the invocation, so A is read at addresses that
+  // are the same in every invocation of the workgroup.
+  if (t.workgroupY === 1) emit(`let row0 = tileY * ${tileRows}u;`);
+  else emit(`let row0 = tileY * ${tileRows}u + (lid / ${t.workgroupX}u) * ${tm}u;`);
   emit(`let col0 = tileX * ${tileCols}u + (lid % ${t.workgroupX}u) * 4u;`);
   emit('let aOff = batch * u.strideA;');
   emit('let bOff = batch * u.strideB;');

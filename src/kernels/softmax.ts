@@ -8,8 +8,8 @@ export type SoftmaxKind = 'softmax' | 'logSoftmax';
 
 const THREAD_WORKGROUP = 64;
 const ROW_WORKGROUP = 64;
-/** Rows at least this long get a whole workgroup each; shorter ones one invocation each. */
-export const ROW_MIN_LENGTH = 64;
+/** Rows at least this long get a whole workgroup each, and shorter rows one invocation each. */
+const ROW_MIN_LENGTH = 64;
 
 const LOWEST_F32 = '-3.402823466e+38';
 
@@ -19,8 +19,8 @@ function writeResult(kind: SoftmaxKind, index: string, value: string): string {
 }
 
 /**
- * One invocation per row: three sweeps (max, sum of exp, write) over `length` elements
- * spaced `inner` apart. Neighbouring invocations read neighbouring addresses when inner > 1.
+ * Builds a pass with one invocation per row, which makes three sweeps (max, sum of exp,
+ * write) over `length` elements spaced `inner` apart. Neighbouring invocations read neighbouring addresses when inner > 1.
  */
 function threadPerRowPass(kind: SoftmaxKind, outer: number, length: number, inner: number, source: BufferRef, target: BufferRef): KernelPass {
   const rows = outer * inner;
@@ -63,8 +63,8 @@ ${computeEntry(THREAD_WORKGROUP)} {
 }
 
 /**
- * One workgroup per contiguous row: each sweep is a strided loop over the row followed by a
- * tree reduction in workgroup memory, first for the max, then for the sum of exp.
+ * Builds a pass with one workgroup per contiguous row. Each sweep is a strided loop over the
+ * row followed by a tree reduction in workgroup memory, first for the max, then for the sum of exp.
  */
 function workgroupPerRowPass(kind: SoftmaxKind, rows: number, length: number, source: BufferRef, target: BufferRef): KernelPass {
   const bindings: BindingDecl[] = [
@@ -125,7 +125,7 @@ ${tree('partial[lid] + partial[lid + stride]')}
 }
 
 /**
- * Softmax or log-softmax of input 0, viewed as [outer, length, inner], along the middle
+ * Builds the program for softmax or log-softmax of input 0, viewed as [outer, length, inner], along the middle
  * axis into output 0. Short rows take one invocation each, reading with stride `inner`.
  * Long contiguous rows (inner = 1) take one workgroup each. Long strided rows are first
  * transposed to [outer, inner, length] in a scratch buffer, reduced as contiguous rows, and

@@ -16,7 +16,8 @@ export function transposePass(shape: Shape, perm: readonly number[], dtype: DTyp
   const outShape = perm.map((axis) => shape[axis]);
   const inStrides = stridesOf(shape);
   const outStrides = stridesOf(outShape);
-  const terms = outShape.map((dim, d) => `((i / ${outStrides[d]}u) % ${dim}u) * ${inStrides[perm[d]]}u`);
+  // An empty tensor gets no index terms: WGSL rejects a constant `% 0u`, and nothing runs anyway.
+  const terms = size === 0 ? [] : outShape.map((dim, d) => `((i / ${outStrides[d]}u) % ${dim}u) * ${inStrides[perm[d]]}u`);
   const bindings: BindingDecl[] = [
     { name: 'src', dtype, ref: { ...source, access: 'read' } },
     { name: 'dst', dtype, ref: { ...target, access: 'read_write' } },
@@ -34,6 +35,6 @@ ${computeEntry(WORKGROUP_SIZE)} {
     wgsl,
     buffers: bindings.map((binding) => binding.ref),
     uniforms: packUniforms([['size', 'u32', size]]),
-    dispatch: grid1d(Math.ceil(size / WORKGROUP_SIZE)),
+    dispatch: size === 0 ? [0, 1, 1] : grid1d(Math.ceil(size / WORKGROUP_SIZE)),
   };
 }

@@ -41,8 +41,8 @@ function checkPerm(shape: Shape, perm: readonly number[]): void {
 
 /**
  * Permutes axes: output axis d is input axis perm[d], so the output shape is
- * perm.map((axis) => shape[axis]). Any dtype; the gradient is the transpose by the inverse
- * permutation.
+ * perm.map((axis) => shape[axis]). Accepts any dtype. The gradient is the transpose by the
+ * inverse permutation.
  */
 export const transposeOp = defineOp<TransposeAttrs>({
   name: 'transpose',
@@ -85,7 +85,7 @@ export function transpose(x: Tensor, perm?: number[]): Tensor {
 
 interface SliceAttrs {
   begin: number[];
-  /** Resolved sizes: no -1. */
+  /** Sizes with every -1 already resolved. */
   size: number[];
 }
 
@@ -110,8 +110,8 @@ function checkBox(op: string, shape: Shape, begin: readonly number[], size: read
 }
 
 /**
- * Copies the box of shape `size` that starts at `begin` (begin[d] >= 0). Any dtype; the
- * gradient is `padSlice` of the output gradient back into zeros of the input shape.
+ * Copies the box of shape `size` that starts at `begin` (begin[d] >= 0). Accepts any dtype.
+ * The gradient is `padSlice` of the output gradient back into zeros of the input shape.
  */
 export const sliceOp = defineOp<SliceAttrs>({
   name: 'slice',
@@ -154,8 +154,8 @@ interface PadSliceAttrs {
 }
 
 /**
- * Writes the input into zeros of `shape` at `begin`: the adjoint of slice, and its gradient.
- * Any dtype; the gradient is the slice of the output gradient at the same box.
+ * Writes the input into zeros of `shape` at `begin`, which is the adjoint of slice and its
+ * gradient. Accepts any dtype. The gradient is the slice of the output gradient at the same box.
  */
 export const padSliceOp = defineOp<PadSliceAttrs>({
   name: 'padSlice',
@@ -184,7 +184,7 @@ export const padSliceOp = defineOp<PadSliceAttrs>({
   describeAttrs: (attrs) => `begin [${attrs.begin.join(',')}] into [${attrs.shape.join(',')}]`,
 });
 
-/** A tensor of `shape` that is zero except for `x` placed at `begin`. */
+/** Returns a tensor of `shape` that is zero except for `x` placed at `begin`. */
 export function padSlice(x: Tensor, begin: number[], shape: number[]): Tensor {
   return runOp(padSliceOp, [x], { begin: [...begin], shape: [...shape] })[0];
 }
@@ -218,7 +218,7 @@ function concatShape(inputs: TensorSpec[], axis: number): number[] {
 }
 
 /**
- * Joins tensors of one dtype along `axis`; every other dimension must match. The WebGPU
+ * Joins tensors of one dtype along `axis`, and every other dimension must match. The WebGPU
  * program runs one pass per input, each binding only that input and the output, so any
  * number of inputs fits the adapter's limit of storage buffers per shader stage. The
  * gradient of each input is its slice of the output gradient.
@@ -271,7 +271,7 @@ export const concatOp = defineOp<ConcatAttrs>({
   describeAttrs: (attrs) => `axis ${attrs.axis}`,
 });
 
-/** Joins `tensors` along `axis` (negative counts from the end); other dimensions must match. */
+/** Joins `tensors` along `axis` (negative counts from the end). Other dimensions must match. */
 export function concat(tensors: Tensor[], axis = 0): Tensor {
   if (tensors.length === 0) throw new ShapeError('concat: needs at least one tensor');
   const resolved = normalizeAxis('concat', axis, tensors[0].rank);
