@@ -119,7 +119,7 @@ export function matmulProgram(p: MatmulParams, limits: MatmulLimits, tiling = ch
 
   const wgsl = [
     declareBindings(bindings, uniforms),
-    generateKernel(p, tiling, layout),
+    tiling.sharedK > 0 ? generateSharedKernel(p, tiling, layout) : generateKernel(p, tiling, layout),
   ].join('\n\n');
 
   const label = `matmul ${p.batch}x${p.m}x${p.k}x${p.n}`
@@ -171,8 +171,9 @@ interface MatmulLayout {
 }
 
 function chooseLayout(p: MatmulParams, t: MatmulTiling): MatmulLayout {
+  const rowsInVec4 = t.sharedK > 0 || t.rowsPerThread % 4 === 0;
   return {
-    aVec: p.transposeA ? p.m % 4 === 0 && t.rowsPerThread % 4 === 0 : p.k % 4 === 0,
+    aVec: p.transposeA ? p.m % 4 === 0 && rowsInVec4 : p.k % 4 === 0,
     bVec: p.transposeB ? p.k % 4 === 0 : p.n % 4 === 0,
     cVec: p.n % 4 === 0,
   };
@@ -336,6 +337,144 @@ function kStep(p: MatmulParams, layout: MatmulLayout, tm: number, groups: number
       lines.push(`let bv${kk}_${j} = ${bValue(kk, j)};`);
       for (let i = 0; i < tm; i++) lines.push(`acc${i}_${j} = fma(vec4<f32>(${aValue(i, kk)}), bv${kk}_${j}, acc${i}_${j});`);
     }
+  }
+  return lines;
+}
+
+function generateSharedKernel(p: MatmulParams, t: MatmulTiling, layout: MatmulLayout): string {
+  const tm = t.rowsPerThread;
+  const groups = t.colsPerThread / 4;
+  const invocations = t.workgroupX * t.workgroupY;
+  const tileRows = t.workgroupY * tm;
+  const tileCols = t.workgroupX * t.colsPerThread;
+  const tk = t.sharedK;
+
+  const lines: string[] = [];
+  const emit = (line: string, indent = 1) => lines.push(`${'  '.repeat(indent)}${line}`);
+
+  emit(`let flat = ${flatWorkgroupIndex()};`);
+  emit('if (flat >= u.tiles) { return; }');
+  emit('let tileX = flat % u.tilesX;');
+  emit('let tileY = (flat / u.tilesX) % u.tilesY;');
+  emit('let batch = flat / (u.tilesX * u.tilesY);');
+  emit(`let tileRow0 = tileY * ${tileRows}u;`);
+  emit(`let tileCol0 = tileX * ${tileCols}u;`);
+  emit(`let localRow0 = (lid / ${t.workgroupX}u) * ${tm}u;`);
+  emit(`let localColVec = lid % ${t.workgroupX}u;`);
+  emit('let row0 = tileRow0 + localRow0;');
+  emit('let col0 = tileCol0 + localColVec * 4u;');
+  emit('let aOff = batch * u.strideA;');
+  emit('let bOff = batch * u.strideB;');
+  for (let i = 0; i < tm; i++) {
+    for (let j = 0; j < groups; j++) emit(`var acc${i}_${j} = vec4<f32>(0.0);`);
+  }
+  emit('');
+  emit(`for (var k0 = 0u; k0 < u.K; k0 += ${tk}u) {`);
+  for (const line of stageA(p, layout, tileRows, tk, invocations)) emit(line, 2);
+  for (const line of stageB(p, layout, tileCols, tk, invocations)) emit(line, 2);
+  emit('workgroupBarrier();', 2);
+  emit('');
+  emit(`for (var kq = 0u; kq < ${tk / 4}u; kq += 1u) {`, 2);
+  if (p.transposeA) {
+    for (let kk = 0; kk < 4; kk++) {
+      for (let g = 0; g < tm / 4; g++) emit(`let a${g}_${kk} = As[(kq * 4u + ${kk}u) * ${tileRows / 4}u + localRow0 / 4u + ${g}u];`, 3);
+    }
+  } else {
+    for (let i = 0; i < tm; i++) emit(`let a${i} = As[(localRow0 + ${i}u) * ${tk / 4}u + kq];`, 3);
+  }
+  const aValue = p.transposeA
+    ? (i: number, kk: number) => `a${Math.floor(i / 4)}_${kk}[${i % 4}]`
+    : (i: number, kk: number) => `a${i}[${kk}]`;
+  for (let kk = 0; kk < 4; kk++) {
+    for (let j = 0; j < groups; j++) {
+      emit(`let b${kk}_${j} = Bs[(kq * 4u + ${kk}u) * ${tileCols / 4}u + localColVec + ${j * t.workgroupX}u];`, 3);
+      for (let i = 0; i < tm; i++) emit(`acc${i}_${j} = fma(vec4<f32>(${aValue(i, kk)}), b${kk}_${j}, acc${i}_${j});`, 3);
+    }
+  }
+  emit('}', 2);
+  emit('workgroupBarrier();', 2);
+  emit('}');
+  emit('');
+  for (const line of epilogue(p, layout, tm, groups, t.workgroupX)) emit(line);
+
+  return [
+    activationFunction(p.activation),
+    `var<workgroup> As: array<vec4<f32>, ${(tileRows * tk) / 4}>;`,
+    `var<workgroup> Bs: array<vec4<f32>, ${(tileCols * tk) / 4}>;`,
+    `${computeEntry([invocations, 1, 1])} {`,
+    ...lines,
+    '}',
+  ].join('\n');
+}
+
+/**
+ * Copies the A tile of rows tileRow0.. and depths k0.. into workgroup memory, as [row][k] vec4
+ * along k, or [k][row] vec4 along rows when A is transposed. Entries past m or k are stored as 0,
+ * so the inner loop needs no bounds checks.
+ */
+function stageA(p: MatmulParams, layout: MatmulLayout, tileRows: number, tk: number, invocations: number): string[] {
+  const vectors = (tileRows * tk) / 4;
+  const lines: string[] = [];
+  for (let first = 0; first < vectors; first += invocations) {
+    const guarded = first + invocations > vectors;
+    const body: string[] = [`let i = lid + ${first}u;`];
+    if (p.transposeA) {
+      body.push(`let k = k0 + i / ${tileRows / 4}u;`, `let row = tileRow0 + (i % ${tileRows / 4}u) * 4u;`);
+      body.push('let kClamped = min(k, u.K - 1u);');
+      if (layout.aVec) {
+        body.push('let v = A[(aOff + kClamped * u.M) / 4u + min(row, u.M - 4u) / 4u];');
+        body.push('As[i] = select(vec4<f32>(0.0), v, k < u.K && row < u.M);');
+      } else {
+        const parts = [0, 1, 2, 3].map((c) => `select(0.0, A[aOff + kClamped * u.M + min(row + ${c}u, u.M - 1u)], row + ${c}u < u.M)`);
+        body.push(`As[i] = select(vec4<f32>(0.0), vec4<f32>(${parts.join(', ')}), k < u.K);`);
+      }
+    } else {
+      body.push(`let row = tileRow0 + i / ${tk / 4}u;`, `let k = k0 + (i % ${tk / 4}u) * 4u;`);
+      body.push('let rowStart = aOff + min(row, u.M - 1u) * u.K;');
+      if (layout.aVec) {
+        body.push('let v = A[rowStart / 4u + min(k, u.K - 4u) / 4u];');
+        body.push('As[i] = select(vec4<f32>(0.0), v, k < u.K && row < u.M);');
+      } else {
+        const parts = [0, 1, 2, 3].map((c) => `select(0.0, A[rowStart + min(k + ${c}u, u.K - 1u)], k + ${c}u < u.K)`);
+        body.push(`As[i] = select(vec4<f32>(0.0), vec4<f32>(${parts.join(', ')}), row < u.M);`);
+      }
+    }
+    lines.push(guarded ? `if (lid + ${first}u < ${vectors}u) {` : '{', ...body.map((line) => `  ${line}`), '}');
+  }
+  return lines;
+}
+
+/**
+ * Copies the B tile of depths k0.. and columns tileCol0.. into workgroup memory as [k][column]
+ * vec4 along columns, with 0 past k or n. A transposed B is read as vec4 along k and scattered.
+ */
+function stageB(p: MatmulParams, layout: MatmulLayout, tileCols: number, tk: number, invocations: number): string[] {
+  const vectors = (tileCols * tk) / 4;
+  const lines: string[] = [];
+  for (let first = 0; first < vectors; first += invocations) {
+    const guarded = first + invocations > vectors;
+    const body: string[] = [`let i = lid + ${first}u;`];
+    if (p.transposeB) {
+      body.push(`let col = i / ${tk / 4}u;`, `let kq = i % ${tk / 4}u;`);
+      body.push('let k = k0 + kq * 4u;', 'let colStart = bOff + min(tileCol0 + col, u.N - 1u) * u.K;');
+      if (layout.bVec) {
+        body.push('let v = select(vec4<f32>(0.0), B[colStart / 4u + min(k, u.K - 4u) / 4u], k < u.K && tileCol0 + col < u.N);');
+      } else {
+        const parts = [0, 1, 2, 3].map((c) => `select(0.0, B[colStart + min(k + ${c}u, u.K - 1u)], k + ${c}u < u.K)`);
+        body.push(`let v = select(vec4<f32>(0.0), vec4<f32>(${parts.join(', ')}), tileCol0 + col < u.N);`);
+      }
+      for (let c = 0; c < 4; c++) body.push(`Bs[(kq * 4u + ${c}u) * ${tileCols / 4}u + col / 4u][col % 4u] = v[${c}];`);
+    } else {
+      body.push(`let k = k0 + i / ${tileCols / 4}u;`, `let col = tileCol0 + (i % ${tileCols / 4}u) * 4u;`);
+      body.push('let rowStart = bOff + min(k, u.K - 1u) * u.N;');
+      if (layout.bVec) {
+        body.push('Bs[i] = select(vec4<f32>(0.0), B[rowStart / 4u + min(col, u.N - 4u) / 4u], k < u.K && col < u.N);');
+      } else {
+        const parts = [0, 1, 2, 3].map((c) => `select(0.0, B[rowStart + min(col + ${c}u, u.N - 1u)], col + ${c}u < u.N)`);
+        body.push(`Bs[i] = select(vec4<f32>(0.0), vec4<f32>(${parts.join(', ')}), k < u.K);`);
+      }
+    }
+    lines.push(guarded ? `if (lid + ${first}u < ${vectors}u) {` : '{', ...body.map((line) => `  ${line}`), '}');
   }
   return lines;
 }

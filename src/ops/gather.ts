@@ -6,12 +6,12 @@ import type { TypedArray } from '../tensor/dtype.js';
 import { runOp } from '../tensor/engine.js';
 import { formatShape, shapesEqual, sizeOf, stridesOf, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { defineOp, type TensorSpec } from './op.js';
+import { defineOp } from './op.js';
 import { expectDType, expectInputs } from './validate.js';
 
 const ID_DTYPES = ['i32', 'u32'] as const;
 
-/** The multi-index of flat position `flat` in `shape`, e.g. `[1, 2]`. */
+/** Formats the multi-index of flat position `flat` in `shape`, e.g. `[1, 2]`. */
 function positionOf(flat: number, shape: Shape): string {
   const strides = stridesOf(shape);
   return formatShape(shape.map((dim, d) => Math.floor(flat / strides[d]) % dim));
@@ -169,5 +169,3 @@ export const oneHotOp = defineOp<OneHotAttrs>({
 export function oneHot(ids: Tensor, depth: number): Tensor {
   return runOp(oneHotOp, [ids], { depth })[0];
 }
-
-export type { TensorSpec };

@@ -47,6 +47,8 @@ export interface BackwardArgs<A> {
   /** Gradient of the loss with respect to each output, or null for an output that did not reach the loss. */
   grads: (Tensor | null)[];
   attrs: A;
+  /** Whether each input takes a gradient, so a backward can skip work for the others. */
+  needsInputGrad: boolean[];
 }
 
 /** Gradients with respect to each input, or null for an input that gets none (ids, masks). */

@@ -93,8 +93,9 @@ export function runOp<A>(def: OpDef<A>, inputs: Tensor[], attrs: A, backendName?
 
   const backward = def.backward;
   if (isGradEnabled() && typeof backward === 'function' && inputs.some((tensor) => tensor.requiresGrad)) {
+    const needsInputGrad = inputs.map((tensor) => tensor.requiresGrad);
     const node = recordNode(def.name, inputs, outputs, (savedInputs, savedOutputs, grads) =>
-      backward({ inputs: savedInputs, outputs: savedOutputs, grads, attrs }),
+      backward({ inputs: savedInputs, outputs: savedOutputs, grads, attrs, needsInputGrad }),
     );
     outputs.forEach((tensor, i) => {
       if (tensor.dtype === 'f32') {
