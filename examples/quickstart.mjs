@@ -1,5 +1,5 @@
 // The README's example: one gradient step of a small dense layer on the default backend.
-import * as sp from '../src/index.js';
+import * as sp from '../dist/index.js';
 
 const backend = await sp.init(); // WebGPU when an adapter exists, else the CPU
 const x = sp.randomNormal([4, 3], { seed: 1 });
@@ -9,4 +9,4 @@ const y = sp.tensor([[1, 0], [0, 1], [1, 1], [0, 0]]);
 const loss = sp.binaryCrossEntropyWithLogits(sp.linear(x, w, b), y);
 loss.backward();
 console.log(backend.name, backend.adapter.description);
-console.log('loss', await loss.item(), 'dL/db', await b.grad!.array());
+console.log('loss', await loss.item(), 'dL/db', await b.grad.array());
