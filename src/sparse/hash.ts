@@ -21,17 +21,13 @@ export function murmur3String(text: string, seed: number): number {
     h = mixWord(h, (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)) >>> 0);
   }
 
-  let tail = 0;
-  switch (bytes.length & 3) {
-    case 3:
-      tail ^= bytes[whole + 2] << 16;
-    // falls through
-    case 2:
-      tail ^= bytes[whole + 1] << 8;
-    // falls through
-    case 1:
-      tail ^= bytes[whole];
-      h ^= scramble(tail >>> 0);
+  const rest = bytes.length & 3;
+  if (rest > 0) {
+    let tail = 0;
+    if (rest === 3) tail ^= bytes[whole + 2] << 16;
+    if (rest >= 2) tail ^= bytes[whole + 1] << 8;
+    tail ^= bytes[whole];
+    h ^= scramble(tail >>> 0);
   }
   return finalize(h, bytes.length);
 }
