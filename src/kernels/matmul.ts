@@ -23,7 +23,7 @@ export interface MatmulParams {
   /** Input 2 is a bias vector of length n added to every output row. */
   bias: boolean;
   activation: MatmulActivation;
-  /** Slope for negative inputs of `leakyRelu`; 0.2 when absent. */
+  /** Slope for negative inputs of `leakyRelu`, 0.2 when absent. */
   leakyAlpha?: number;
 }
 
@@ -36,7 +36,7 @@ export interface MatmulLimits {
 }
 
 /**
- * How the output is split over workgroups and invocations. One invocation computes a block of
+ * Split of the output over workgroups and invocations. One invocation computes a block of
  * `rowsPerThread` x `colsPerThread` outputs, so one workgroup computes
  * (`workgroupY` * `rowsPerThread`) x (`workgroupX` * `colsPerThread`) outputs.
  */
@@ -50,42 +50,87 @@ export interface MatmulTiling {
   /** Invocations along m. */
   workgroupY: number;
   /**
-   * Depth along k of the A and B tiles staged in workgroup memory, a multiple of 4; 0 reads A
-   * and B straight from storage buffers.
+   * Depth along k of the A and B tiles staged in workgroup memory, a multiple of 4, or 0 to read
+   * A and B straight from storage buffers.
    */
   sharedK: number;
 }
 
 const DEFAULT_LEAKY_ALPHA = 0.2;
 
+/** Invocations per workgroup of every tiling that `chooseMatmulTiling` returns. */
+const WORKGROUP_INVOCATIONS = 64;
+
 /**
- * Chooses the tiling for `p` on an adapter with `limits`.
- *
- * TODO: the rule is filled in from the measurements in the benchmark harness.
+ * Cost of loading one element from a storage buffer relative to one multiply-add, a rough fit to
+ * the llvmpipe measurements in the doc comment of `generateKernel`.
+ */
+const LOAD_COST = 4;
+
+/**
+ * Workgroups below which a dispatch is assumed not to fill the adapter, so that smaller tiles
+ * with more workgroups win. NOTE: an estimate. llvmpipe on 2 threads needs only 2, while a
+ * discrete GPU needs hundreds, which this kernel family does not try to reach.
+ */
+const MIN_PARALLEL_WORKGROUPS = 8;
+
+/**
+ * Chooses the tiling for `p` on an adapter with `limits`: 64 invocations, split between rows and
+ * columns, with the register block (rows up to 16, columns 4 or 8) that minimizes the estimated
+ * time. The estimate counts the multiply-adds of the padded output, weights each by the loads it
+ * needs (fewer for bigger blocks), and divides by the workgroups that can run at once.
  */
 export function chooseMatmulTiling(p: MatmulParams, limits: MatmulLimits): MatmulTiling {
-  const tiling: MatmulTiling = { rowsPerThread: 4, colsPerThread: 4, workgroupX: 16, workgroupY: 4, sharedK: 0 };
-  void p;
-  return fitTilingToLimits(tiling, limits);
+  let best: MatmulTiling | undefined;
+  let bestCost = Infinity;
+
+  // On ties the first candidate wins, so the square workgroup comes first: with 8 invocations along
+  // n, the 8 SIMD lanes that llvmpipe runs together read the same rows of A.
+  for (const workgroupX of [8, 16, 4, 32, 2, 64, 1]) {
+    const workgroupY = WORKGROUP_INVOCATIONS / workgroupX;
+    for (const rowsPerThread of [16, 8, 4, 2, 1]) {
+      for (const colsPerThread of [8, 4]) {
+        const tileRows = workgroupY * rowsPerThread;
+        const tileCols = workgroupX * colsPerThread;
+        const tiles = Math.ceil(p.m / tileRows) * Math.ceil(p.n / tileCols) * p.batch;
+        const paddedWork = tiles * tileRows * tileCols;
+        const loadsPerMultiplyAdd = (rowsPerThread + colsPerThread) / (rowsPerThread * colsPerThread);
+        const cost = (paddedWork * (1 + LOAD_COST * loadsPerMultiplyAdd)) / Math.min(tiles, MIN_PARALLEL_WORKGROUPS);
+        if (cost < bestCost * (1 - 1e-9)) {
+          bestCost = cost;
+          best = { rowsPerThread, colsPerThread, workgroupX, workgroupY, sharedK: 0 };
+        }
+      }
+    }
+  }
+  return fitTilingToLimits(best!, limits);
 }
 
-/** Halves the workgroup until it fits the adapter's invocation and size limits. */
+/** Halves the workgroup until it fits the adapter's limits. Every WebGPU adapter allows 64 invocations. */
 function fitTilingToLimits(tiling: MatmulTiling, limits: MatmulLimits): MatmulTiling {
   const fitted = { ...tiling };
-  while (fitted.workgroupX > limits.maxComputeWorkgroupSizeX) fitted.workgroupX /= 2;
-  while (fitted.workgroupY > limits.maxComputeWorkgroupSizeY) fitted.workgroupY /= 2;
-  while (fitted.workgroupX * fitted.workgroupY > limits.maxComputeInvocationsPerWorkgroup) {
+  while (fitted.workgroupX * fitted.workgroupY > maxInvocations(limits)) {
     if (fitted.workgroupY >= fitted.workgroupX) fitted.workgroupY /= 2;
     else fitted.workgroupX /= 2;
   }
   return fitted;
 }
 
+/** Returns the max invocations per workgroup. Both limits apply because the kernels declare a 1-D workgroup. */
+function maxInvocations(limits: MatmulLimits): number {
+  return Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
+}
+
 /**
- * Builds the single-pass program for C = act(op(A) op(B) + bias).
+ * Builds the single-pass program for C[b] = act(op(A[b]) op(B[b]) + bias), where op transposes
+ * when `transposeA` or `transposeB` is set, and an operand with batch count 1 is used for every b.
  *
- * Bindings: A, B, the bias (only when `p.bias`), C, then the uniform block. `tiling` overrides the
- * choice of `chooseMatmulTiling`, so that tests and benchmarks can run every variant.
+ * Bindings: A, B, the bias (only when `p.bias`), C as f32 [batch, m, n] row-major, then the uniform
+ * block. Sizes and batch strides are uniforms, while the tiling, the transposes, the bias, the
+ * activation and whether m, n and k are multiples of 4 are part of the WGSL source, and so of the
+ * pipeline cache key. Each output is summed by one invocation in increasing k, so results are
+ * deterministic. `tiling` overrides `chooseMatmulTiling`, so that tests and benchmarks can run
+ * every variant.
  */
 export function matmulProgram(p: MatmulParams, limits: MatmulLimits, tiling = chooseMatmulTiling(p, limits)): KernelProgram {
   validateParams(p);
@@ -149,19 +194,31 @@ function validateParams(p: MatmulParams): void {
 }
 
 function validateTiling(t: MatmulTiling, limits: MatmulLimits): void {
-  const invocations = t.workgroupX * t.workgroupY;
-  if (invocations > limits.maxComputeInvocationsPerWorkgroup
-    || t.workgroupX > limits.maxComputeWorkgroupSizeX
-    || t.workgroupY > limits.maxComputeWorkgroupSizeY) {
-    throw new RangeError(`matmul: workgroup ${t.workgroupX}x${t.workgroupY} exceeds the adapter's limits `
-      + `(${limits.maxComputeWorkgroupSizeX}x${limits.maxComputeWorkgroupSizeY}, ${limits.maxComputeInvocationsPerWorkgroup} invocations)`);
+  for (const name of ['rowsPerThread', 'colsPerThread', 'workgroupX', 'workgroupY'] as const) {
+    const value = t[name];
+    if (!Number.isInteger(value) || value < 1) throw new RangeError(`matmul: tiling ${name} must be a positive integer, got ${value}`);
   }
-  if (t.colsPerThread % 4 !== 0 || t.colsPerThread < 4) throw new RangeError(`matmul: colsPerThread must be a positive multiple of 4, got ${t.colsPerThread}`);
-  if (!Number.isInteger(t.rowsPerThread) || t.rowsPerThread < 1) throw new RangeError(`matmul: rowsPerThread must be a positive integer, got ${t.rowsPerThread}`);
-  if (t.sharedK % 4 !== 0 || t.sharedK < 0) throw new RangeError(`matmul: sharedK must be 0 or a positive multiple of 4, got ${t.sharedK}`);
+  if (t.colsPerThread % 4 !== 0) throw new RangeError(`matmul: tiling colsPerThread must be a multiple of 4, got ${t.colsPerThread}`);
+  if (!Number.isInteger(t.sharedK) || t.sharedK < 0 || t.sharedK % 4 !== 0) {
+    throw new RangeError(`matmul: tiling sharedK must be 0 or a positive multiple of 4, got ${t.sharedK}`);
+  }
+
+  const invocations = t.workgroupX * t.workgroupY;
+  if (invocations > maxInvocations(limits)) {
+    throw new RangeError(`matmul: workgroup of ${t.workgroupX}x${t.workgroupY} invocations exceeds the adapter's limit of ${maxInvocations(limits)}; `
+      + 'use a smaller workgroupX or workgroupY');
+  }
+  if (t.sharedK === 0) return;
+
+  if (t.rowsPerThread % 4 !== 0) throw new RangeError(`matmul: tiling rowsPerThread must be a multiple of 4 when sharedK > 0, got ${t.rowsPerThread}`);
+  const sharedBytes = (t.workgroupY * t.rowsPerThread + t.workgroupX * t.colsPerThread) * t.sharedK * 4;
+  if (sharedBytes > limits.maxComputeWorkgroupStorageSize) {
+    throw new RangeError(`matmul: tiling needs ${sharedBytes} bytes of workgroup memory, more than the adapter's limit of `
+      + `${limits.maxComputeWorkgroupStorageSize}; use a smaller sharedK`);
+  }
 }
 
-/** Which operands are read and written as vec4, decided by the stored layout and the sizes. */
+/** Operands read and written as vec4, chosen from the stored layout and the sizes. */
 interface MatmulLayout {
   /** A is read as vec4 along its contiguous dimension (k, or m when transposed). */
   aVec: boolean;
@@ -179,6 +236,36 @@ function chooseLayout(p: MatmulParams, t: MatmulTiling): MatmulLayout {
   };
 }
 
+/**
+ * Generates the direct kernel, which reads A and B from storage buffers without workgroup memory.
+ *
+ * Thread mapping: the flat workgroup index (spread over x and y by `grid1d`, so that any batch
+ * stays under 65,535 workgroups per dimension) selects a batch entry and an output tile of
+ * (workgroupY * rowsPerThread) x (workgroupX * colsPerThread). Invocation `lid` owns rows
+ * row0 .. row0 + rowsPerThread - 1, with row0 = tile row + (lid / workgroupX) * rowsPerThread, and
+ * the vec4 column groups col0 + 4 * workgroupX * j, with col0 = tile column + 4 * (lid % workgroupX),
+ * so that neighbouring invocations read neighbouring vec4s of B and write neighbouring vec4s of C.
+ * Each step of the k loop loads 4 values of k for every row and column of the block, as vec4 where
+ * the stored layout and the sizes allow, then does 4 * rowsPerThread * colsPerThread multiply-adds.
+ *
+ * Bounds: loads use row and column indices clamped to m - 1 and n - 1, so every load is in bounds
+ * and the loop has no branches. Only the stores check bounds. A tail loop handles k % 4 when
+ * neither operand is read as vec4 along k; otherwise k % 4 == 0.
+ *
+ * Why no workgroup memory and why big register blocks: llvmpipe runs a workgroup on one CPU thread
+ * with invocations in SIMD lanes. Mesa's gallivm (lp_bld_nir_soa.c, emit_load_mem) turns a load
+ * whose address differs between lanes into a loop over the lanes, with a bounds check for each
+ * component. Loads therefore cost far more than multiply-adds, and speed follows the loads per
+ * multiply-add of the block, (rows + columns) / (rows * columns), until the accumulators spill.
+ * Measured on Mesa 22.3.6 llvmpipe (2 cores of an AMD EPYC, through Dawn's OpenGL ES backend in
+ * npm webgpu 0.6.2), 1024 x 1024 x 1024 in GFLOP/s: blocks of 4x4 7 to 9.5, 8x8 18.5, 16x8
+ * 20.5, 16x12 23, 16x16 17.5. Blocks of 8x8 and 8x16 staged through workgroup memory reached 10
+ * to 11.5. Blocks stop at 16x8 in `chooseMatmulTiling` because 16x12 keeps 192 accumulators per
+ * invocation, which would spill registers on GPUs.
+ *
+ * Assumptions: f32 operands stored as `MatmulParams` describes, fewer than 2^32 elements per
+ * operand (checked by `matmulProgram`), and an output buffer that no input aliases.
+ */
 function generateKernel(p: MatmulParams, t: MatmulTiling, layout: MatmulLayout): string {
   const tm = t.rowsPerThread;
   const groups = t.colsPerThread / 4;
@@ -196,10 +283,7 @@ function generateKernel(p: MatmulParams, t: MatmulTiling, layout: MatmulLayout):
   emit('let tileX = flat % u.tilesX;');
   emit('let tileY = (flat / u.tilesX) % u.tilesY;');
   emit('let batch = flat / (u.tilesX * u.tilesY);');
-  // With one invocation row, row0 does not depend on the invocation, so A is read at addresses that
-  // are the same in every invocation of the workgroup.
-  if (t.workgroupY === 1) emit(`let row0 = tileY * ${tileRows}u;`);
-  else emit(`let row0 = tileY * ${tileRows}u + (lid / ${t.workgroupX}u) * ${tm}u;`);
+  emit(`let row0 = tileY * ${tileRows}u + (lid / ${t.workgroupX}u) * ${tm}u;`);
   emit(`let col0 = tileX * ${tileCols}u + (lid % ${t.workgroupX}u) * 4u;`);
   emit('let aOff = batch * u.strideA;');
   emit('let bOff = batch * u.strideB;');
@@ -341,6 +425,13 @@ function kStep(p: MatmulParams, layout: MatmulLayout, tm: number, groups: number
   return lines;
 }
 
+/**
+ * Generates the kernel that stages A and B tiles of depth `sharedK` in workgroup memory, the
+ * classic layout for GPUs with fast shared memory. The thread mapping and the stores are those of
+ * the direct kernel. The tiles are zero-padded past m, n and k, so the inner loop has no bounds.
+ * NOTE: `chooseMatmulTiling` never returns it, because it ran at half the speed of the direct
+ * kernel on llvmpipe. Its speed on a hardware GPU has not been measured.
+ */
 function generateSharedKernel(p: MatmulParams, t: MatmulTiling, layout: MatmulLayout): string {
   const tm = t.rowsPerThread;
   const groups = t.colsPerThread / 4;
@@ -510,7 +601,7 @@ function activationFunction(activation: MatmulActivation): string {
     none: 'return x;',
     relu: 'return max(x, vec4<f32>(0.0));',
     sigmoid: 'return 1.0 / (1.0 + exp(-x));',
-    // tanh(15) rounds to 1 in f32; the clamp keeps exp-based tanh implementations from inf / inf.
+    // tanh(15) rounds to 1 in f32, and the clamp keeps exp-based tanh implementations from inf / inf.
     tanh: 'return tanh(clamp(x, vec4<f32>(-15.0), vec4<f32>(15.0)));',
     leakyRelu: 'return select(u.alpha * x, x, x > vec4<f32>(0.0));',
   };

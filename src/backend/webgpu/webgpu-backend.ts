@@ -70,10 +70,12 @@ export class WebGPUBackend implements Backend {
     readonly device: GPUDevice,
     readonly adapter: AdapterDescription,
     /**
-     * The Dawn instance. Held for the device's lifetime: if it were garbage-collected, Dawn
-     * would destroy the instance under a live device and crash the process.
+     * The Dawn instance. Held for the device's lifetime: if it or the adapter were
+     * garbage-collected, Dawn would destroy them under a live device and crash the process.
      */
     readonly gpu: GPU,
+    /** Held for the same reason as `gpu`. */
+    readonly gpuAdapter: GPUAdapter,
   ) {
     this.storagePool = new BufferPool(device, STORAGE_USAGE, 'sparrow-storage');
     this.uniformPool = new BufferPool(device, UNIFORM_USAGE, 'sparrow-uniform');
@@ -116,7 +118,7 @@ export class WebGPUBackend implements Backend {
       dawnBackend: found.dawnBackend,
     };
     debugLog(1, `webgpu: device on ${description.description || description.vendor} (${description.featureLevel})`);
-    return new WebGPUBackend(device, description, found.gpu);
+    return new WebGPUBackend(device, description, found.gpu, found.adapter);
   }
 
   upload(values: ArrayLike<number>, dtype: DType): DataHandle {
