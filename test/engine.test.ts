@@ -188,3 +188,18 @@ describe('WebGPU error reporting', () => {
     expect(Array.from(await sp.add(x, 1).data())).toEqual([2, 3, 4, 5, 6]);
   });
 });
+
+describe('device loss', () => {
+  const run = backends.includes('webgpu') ? test : test.skip;
+
+  run('use after device loss throws DeviceLostError', async () => {
+    const { findAdapter } = await import('../src/backend/webgpu/discovery.js');
+    const { WebGPUBackend } = await import('../src/backend/webgpu/webgpu-backend.js');
+    const found = await findAdapter((process.env.SPARROW_ADAPTER as 'auto' | undefined) ?? 'auto');
+    const backend = await WebGPUBackend.create(found!);
+    const handle = backend.upload([1, 2, 3], 'f32');
+    backend.destroy();
+    expect(() => backend.upload([1], 'f32')).toThrow(sp.DeviceLostError);
+    await expect(backend.read(handle)).rejects.toThrow(/device was destroyed/);
+  });
+});

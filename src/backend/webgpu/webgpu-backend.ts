@@ -93,7 +93,7 @@ export class WebGPUBackend implements Backend {
     this.features = new Set(device.features as unknown as Iterable<string>);
 
     device.lost.then((info) => {
-      if (info.reason !== 'destroyed') this.lostMessage = `webgpu: device lost (${info.reason}): ${info.message}`;
+      this.lostMessage = `webgpu: device lost (${info.reason}): ${info.message || 'no message'}`;
     });
     device.addEventListener('uncapturederror', (event) => {
       this.uncaptured.push((event as GPUUncapturedErrorEvent).error.message);
@@ -197,8 +197,10 @@ export class WebGPUBackend implements Backend {
     this.uniformPool.emptyCache();
   }
 
+  /** Destroys the device; later use of this backend throws DeviceLostError. */
   destroy(): void {
     this.pending = [];
+    this.lostMessage = 'webgpu: the device was destroyed';
     this.device.destroy();
   }
 
