@@ -42,6 +42,11 @@ export interface Backend {
 
   /** Uploads values (converted to `dtype`) into new storage. */
   upload(values: ArrayLike<number>, dtype: DType): DataHandle;
+  /**
+   * Overwrites existing storage with `values` (converted to its dtype), in order with the
+   * ops already issued. Used to load weights and optimizer state into live tensors.
+   */
+  write(handle: DataHandle, values: ArrayLike<number>): void;
   /** Runs one op and returns new storage for each output. */
   run<A>(def: OpDef<A>, inputs: DataHandle[], inputSpecs: TensorSpec[], outputSpecs: TensorSpec[], attrs: A): DataHandle[];
   /** Reads data back: `Float32Array`, `Int32Array` or `Uint32Array` by dtype. */

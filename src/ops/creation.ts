@@ -206,3 +206,13 @@ export async function toBackend(x: Tensor, backend: BackendName): Promise<Tensor
   return new Tensor(getBackend(backend).upload(values, x.dtype), [...x.shape], x.dtype);
 }
 
+
+/** Overwrites the values of `target` in place, e.g. to load weights; not recorded on the tape. */
+export function assignValues(target: Tensor, values: ArrayLike<number>): void {
+  if (values.length !== target.size) {
+    throw new ShapeError(`assignValues: ${values.length} values do not fill tensor ${target.describe()} (${target.size} elements)`);
+  }
+  checkIntegers(values, target.dtype);
+  const handle = target.storage('assignValues');
+  handle.backend.write(handle, values);
+}

@@ -56,6 +56,14 @@ export class CpuBackend implements Backend {
     return this.wrap(data, dtype);
   }
 
+  write(handle: DataHandle, values: ArrayLike<number>): void {
+    const data = this.arrayOf(handle);
+    if (values.length !== data.length) {
+      throw new RangeError(`write: ${values.length} values do not match the ${data.length} elements of the storage`);
+    }
+    for (let i = 0; i < values.length; i++) data[i] = values[i];
+  }
+
   run<A>(def: OpDef<A>, inputs: DataHandle[], inputSpecs: TensorSpec[], outputSpecs: TensorSpec[], attrs: A): DataHandle[] {
     const inputArrays = inputs.map((handle) => this.arrayOf(handle));
     const outputArrays = outputSpecs.map((spec) => allocate(spec.dtype, sizeOf(spec.shape)));

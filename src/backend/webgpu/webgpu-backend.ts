@@ -129,6 +129,19 @@ export class WebGPUBackend implements Backend {
     return handle;
   }
 
+  write(handle: DataHandle, values: ArrayLike<number>): void {
+    this.assertAlive('write');
+    const gpuHandle = handle as GpuHandle;
+    if (gpuHandle.buffer === null) throw new Error('webgpu backend: write to released storage');
+    if (values.length !== gpuHandle.size) {
+      throw new RangeError(`write: ${values.length} values do not match the ${gpuHandle.size} elements of the storage`);
+    }
+    // Commands already encoded must read the old values: submit them before the queue write.
+    this.flush();
+    const data = toTypedArray(values, handle.dtype);
+    if (data.byteLength > 0) this.device.queue.writeBuffer(gpuHandle.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
   run<A>(def: OpDef<A>, inputs: DataHandle[], inputSpecs: TensorSpec[], outputSpecs: TensorSpec[], attrs: A): DataHandle[] {
     this.assertAlive(def.name);
     const program = def.webgpu({ inputSpecs, outputSpecs, attrs, limits: this.kernelLimits, features: this.features });
