@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { getWebGPUBackend, init } from '../backend/registry.js';
 import type { Backend } from '../backend/backend.js';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../backend/webgpu/discovery.js';
+import { registerDescribe } from './describe.js';
 
 const program = new Command();
 
@@ -91,6 +92,7 @@ program
     });
   });
 
+registerDescribe(program);
 try {
   await program.parseAsync(process.argv);
   // Dawn's threads keep the process alive after the work is done.

@@ -42,7 +42,8 @@ export function crossBucket(ids: ArrayLike<number>, seed: number, buckets: numbe
 
 function lowBits(value: number): number {
   if (!Number.isInteger(value)) throw new RangeError(`murmur3Words: ${value} is not an integer`);
-  return Number(BigInt.asUintN(32, BigInt(value)));
+  // ToUint32 takes any integer modulo 2^32 exactly, negative ones to their two's-complement bits.
+  return value >>> 0;
 }
 
 function scramble(k: number): number {
