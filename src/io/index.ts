@@ -1,0 +1,27 @@
+// Checkpoint I/O on host arrays: safetensors files and checkpoint directories.
+
+export {
+  MAX_HEADER_BYTES,
+  decodeSafetensors,
+  encodeSafetensors,
+  type HostDType,
+  type HostTensor,
+  type SafetensorsMetadata,
+  type TensorMap,
+} from './safetensors.js';
+export { readSafetensors, writeSafetensors, type ReadSafetensors, type WrittenFile } from './safetensors-file.js';
+export {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  CONFIG_FILE,
+  OPTIMIZER_FILE,
+  PREVIOUS_SUFFIX,
+  WEIGHTS_FILE,
+  loadCheckpoint,
+  saveCheckpoint,
+  type CheckpointParts,
+  type LoadOptions,
+  type LoadedCheckpoint,
+} from './checkpoint.js';
+export { CheckpointError, SafetensorsError } from './errors.js';
+export { writeFileAtomic } from './atomic.js';
