@@ -137,7 +137,8 @@ export class BatchNorm extends Module {
 
 /** Inverted dropout with a fresh seed for every training call; the identity in evaluation. */
 export class Dropout extends Module {
-  private calls = 0;
+  /** Training calls so far; the mask of call n uses seed * 1000003 + n, so a resumed run restores it. */
+  calls = 0;
 
   constructor(
     readonly rate: number,

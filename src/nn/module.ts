@@ -62,6 +62,12 @@ export abstract class Module {
     return [...own, ...nested];
   }
 
+  /** This module and every submodule, depth first, with dotted names ('' for this one). */
+  namedModules(prefix = ''): [string, Module][] {
+    const nested = [...this.children].flatMap(([name, child]) => child.namedModules(`${prefix}${name}.`));
+    return [[prefix.replace(/\.$/, ''), this], ...nested];
+  }
+
   parameters(): Tensor[] {
     return this.namedParameters().map(([, tensor]) => tensor);
   }
