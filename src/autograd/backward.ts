@@ -6,6 +6,8 @@ import { formatShape, shapesEqual } from '../tensor/shape.js';
 import { releaseHandle, retainHandle, Tensor, type TapeNode } from '../tensor/tensor.js';
 import { add } from '../ops/elementwise.js';
 import { ones } from '../ops/creation.js';
+import { addRowSparse, rowSparseToDense } from '../ops/sparse-sort.js';
+import { RowSparse } from '../sparse/row-sparse.js';
 
 /** Nodes in an order where every node comes after all nodes that consume its outputs. */
 function topologicalOrder(root: TapeNode): TapeNode[] {
@@ -60,7 +62,7 @@ function releaseNode(node: TapeNode): void {
 
 /**
  * Computes gradients of `root` with respect to every leaf with `requiresGrad` and adds them
- * to the leaves' `.grad`. The graph is released afterwards unless `retainGraph` is set.
+ * to the leaves' `.grad`, or to `.sparseGrad` for row-sparse gradients. The graph is released afterwards unless `retainGraph` is set.
  */
 export function backward(root: Tensor, seed: Tensor | undefined, options: { retainGraph?: boolean } = {}): void {
   root.storage('backward');
@@ -93,10 +95,14 @@ export function backward(root: Tensor, seed: Tensor | undefined, options: { reta
       }
 
       // tidy frees the intermediates of the backward formula and keeps the gradients it returns.
-      const inputGrads = tidy(() => node.backward(inputs, outputs, outputGrads));
+      const inputGrads = tidy(() => node.backward(inputs, outputs, outputGrads).map(unwrapRowSparse)).map(rewrapRowSparse);
       node.inputs.forEach((input, i) => {
         const grad = inputGrads[i];
         if (grad === null || grad === undefined) return;
+        if (grad instanceof RowSparse) {
+          acceptRowSparse(grads, input, grad);
+          return;
+        }
         if (!input.requiresGrad) {
           if (!inputs.includes(grad) && !outputGrads.includes(grad)) grad.dispose();
           return;
@@ -139,6 +145,57 @@ function accumulateLeaf(leaf: Tensor, grad: Tensor): void {
   }
   // Gradients outlive the tidy scope of the step that made them.
   keep(leaf.grad);
+}
+
+/** A RowSparse as a plain object, so that `tidy` keeps its tensors. */
+interface UnwrappedRowSparse {
+  rowSparse: { rows: Tensor; values: Tensor };
+  denseShape: readonly number[];
+  rowOffset: number;
+}
+
+function unwrapRowSparse(grad: Tensor | RowSparse | null): Tensor | UnwrappedRowSparse | null {
+  if (!(grad instanceof RowSparse)) return grad;
+  return { rowSparse: { rows: grad.rows, values: grad.values }, denseShape: grad.denseShape, rowOffset: grad.rowOffset };
+}
+
+function rewrapRowSparse(grad: Tensor | UnwrappedRowSparse | null): Tensor | RowSparse | null {
+  if (grad === null || grad instanceof Tensor) return grad;
+  return new RowSparse(grad.rowSparse.rows, grad.rowSparse.values, grad.denseShape, grad.rowOffset);
+}
+
+/**
+ * Takes a row-sparse gradient for `input`: a leaf accumulates it in `sparseGrad`, any other
+ * tensor gets it densified into the dense gradient flow.
+ */
+function acceptRowSparse(grads: Map<Tensor, Tensor>, input: Tensor, grad: RowSparse): void {
+  if (!input.requiresGrad) {
+    grad.dispose();
+    return;
+  }
+  if (!shapesEqual(grad.denseShape, input.shape)) {
+    const shape = formatShape(grad.denseShape);
+    grad.dispose();
+    throw new ShapeError(`backward: row-sparse gradient of shape ${shape} does not match tensor ${input.describe()}`);
+  }
+  if (input.node !== null) {
+    const dense = rowSparseToDense(grad);
+    grad.dispose();
+    accumulate(grads, input, dense);
+    return;
+  }
+
+  const previous = input.sparseGrad;
+  if (previous === null || previous.rows.isDisposed || previous.values.isDisposed) {
+    input.sparseGrad = grad;
+  } else {
+    input.sparseGrad = addRowSparse(previous, grad);
+    previous.dispose();
+    grad.dispose();
+  }
+  // Gradients outlive the tidy scope of the step that made them.
+  keep(input.sparseGrad.rows);
+  keep(input.sparseGrad.values);
 }
 
 installBackward(backward);

@@ -7,6 +7,7 @@ import { runOp } from '../tensor/engine.js';
 import { formatShape, shapesEqual, sizeOf, stridesOf, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { defineOp } from './op.js';
+import { scatterAddRows } from './sparse-sort.js';
 import { expectDType, expectInputs } from './validate.js';
 
 const ID_DTYPES = ['i32', 'u32'] as const;
@@ -36,14 +37,24 @@ function expectNonNegativeInteger(op: string, name: string, value: number): void
 // ---------------------------------------------------------------------------------------------
 // gather
 
+export interface GatherOptions {
+  /**
+   * Return the table's gradient as a RowSparse (sorted unique rows and their summed
+   * values, via `scatterAddRows`), which a leaf table receives in `sparseGrad`, instead of
+   * a dense tensor of the table's size.
+   */
+  sparseGrad?: boolean;
+}
+
 /**
  * Dense gather of rows: `table` f32 [V, ...rowShape], `ids` i32 or u32 of any shape, output
  * f32 [...ids.shape, ...rowShape] with out[p] = table[ids[p]]. Duplicate ids read the same
  * row. An id outside [0, V) raises a RangeError on the CPU; the WebGPU kernel cannot throw
  * and writes a zero row instead, never reading out of bounds. The gradient with respect to
- * the table is `scatterAdd(ids, grad, V)`; ids get none.
+ * the table is `scatterAdd(ids, grad, V)`, or with `sparseGrad` the RowSparse of
+ * `scatterAddRows`, which drops out-of-range ids; ids get none.
  */
-export const gatherOp = defineOp({
+export const gatherOp = defineOp<GatherOptions>({
   name: 'gather',
   shape(inputs) {
     expectInputs('gather', inputs, 2);
@@ -69,12 +80,16 @@ export const gatherOp = defineOp({
     const [table, ids] = inputSpecs;
     return gatherProgram({ count: sizeOf(ids.shape), rowSize: sizeOf(table.shape.slice(1)), rows: table.shape[0], idsDType: ids.dtype });
   },
-  backward: ({ inputs: [table, ids], grads: [g] }) => [scatterAdd(ids, g!, table.shape[0]), null],
+  backward: ({ inputs: [table, ids], grads: [g], attrs }) => [
+    attrs.sparseGrad ? scatterAddRows(ids, g!, table.shape) : scatterAdd(ids, g!, table.shape[0]),
+    null,
+  ],
+  describeAttrs: (attrs) => (attrs.sparseGrad ? 'sparseGrad' : ''),
 });
 
-/** Rows `table[ids]`: see `gatherOp` for shapes and the out-of-range policy. */
-export function gather(table: Tensor, ids: Tensor): Tensor {
-  return runOp(gatherOp, [table, ids], {})[0];
+/** Rows `table[ids]`: see `gatherOp` for shapes, the out-of-range policy and `sparseGrad`. */
+export function gather(table: Tensor, ids: Tensor, options: GatherOptions = {}): Tensor {
+  return runOp(gatherOp, [table, ids], { sparseGrad: options.sparseGrad ?? false })[0];
 }
 
 // ---------------------------------------------------------------------------------------------

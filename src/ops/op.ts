@@ -1,6 +1,7 @@
 // The op record: shape rule, CPU reference, WebGPU program and backward of one op, in one place.
 
 import type { KernelProgram } from '../kernels/pass.js';
+import type { RowSparse } from '../sparse/row-sparse.js';
 import type { DType, TypedArray } from '../tensor/dtype.js';
 import type { Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -51,8 +52,12 @@ export interface BackwardArgs<A> {
   needsInputGrad: boolean[];
 }
 
-/** Gradients with respect to each input, or null for an input that gets none (ids, masks). */
-export type BackwardFn<A> = (args: BackwardArgs<A>) => (Tensor | null)[];
+/**
+ * Gradients with respect to each input, or null for an input that gets none (ids, masks).
+ * A table's gradient may be a RowSparse: a leaf then receives it in `sparseGrad`, and any
+ * other tensor receives it densified.
+ */
+export type BackwardFn<A> = (args: BackwardArgs<A>) => (Tensor | RowSparse | null)[];
 
 /** An op that has no gradient says why, so the record is complete either way. */
 export interface NotDifferentiable {

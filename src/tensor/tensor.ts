@@ -1,6 +1,7 @@
 // Tensor: shape, dtype and backend storage, with the autograd fields that the tape fills in.
 
 import type { Backend, DataHandle } from '../backend/backend.js';
+import type { RowSparse } from '../sparse/row-sparse.js';
 import { DisposedError } from '../errors.js';
 import type { DType, TypedArray } from './dtype.js';
 import { formatShape, sizeOf, type Shape } from './shape.js';
@@ -15,7 +16,7 @@ export interface TapeNode {
   savedSpecs: { shape: Shape; dtype: DType }[];
   outputCount: number;
   /** Computes input gradients from the saved tensors and the output gradients. */
-  backward(inputs: Tensor[], outputs: Tensor[], grads: (Tensor | null)[]): (Tensor | null)[];
+  backward(inputs: Tensor[], outputs: Tensor[], grads: (Tensor | null)[]): (Tensor | RowSparse | null)[];
   released: boolean;
 }
 
@@ -38,6 +39,12 @@ export class Tensor {
   readonly id = nextTensorId++;
   /** Gradient accumulated by `backward()` on a leaf tensor with `requiresGrad`. */
   grad: Tensor | null = null;
+  /**
+   * Row-sparse gradient accumulated by `backward()` on a leaf table whose ops return one
+   * (embedding bags, `gather` with `sparseGrad`). It is kept apart from `grad`, so a table
+   * used both ways has both; optimizers apply each.
+   */
+  sparseGrad: RowSparse | null = null;
   /** The tape record that produced this tensor, or null for a leaf. */
   node: TapeNode | null = null;
   /** Which output of `node` this tensor is. */

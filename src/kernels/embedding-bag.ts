@@ -1,0 +1,265 @@
+// WGSL for table-batched embedding bags: pooled lookups over shards, and the keys and sums of their gradient.
+
+import type { KernelPass, KernelProgram } from './pass.js';
+import { segmentSumProgram } from './segment.js';
+import { computeEntry, declareBindings, flatWorkgroupIndex, grid1d, input, output, packUniforms, type BindingDecl, type UniformField } from './wgsl.js';
+
+export type Pooling = 'sum' | 'mean' | 'max';
+
+/** Position marker of an empty max bag (no argmax). */
+export const NO_POSITION = 0xffffffff;
+const BAG_WORKGROUP = 64;
+const KEY_WORKGROUP = 64;
+
+export interface EmbeddingBagKernelOptions {
+  pooling: Pooling;
+  batchSize: number;
+  fields: number;
+  dim: number;
+  shardCount: number;
+  shardRows: number;
+  hasWeights: boolean;
+  /** Shards bound per pass; more shards take several passes. */
+  shardsPerPass: number;
+}
+
+/**
+ * Input order of the forward op, shared with its definition: shards 0..K-1, then ids,
+ * offsets, field info and, when present, weights.
+ */
+export function forwardInputIndex(shardCount: number): { ids: number; offsets: number; fieldInfo: number; weights: number } {
+  return { ids: shardCount, offsets: shardCount + 1, fieldInfo: shardCount + 2, weights: shardCount + 3 };
+}
+
+/**
+ * WGSL that loads the field's first row, row count and padding id. Kernels skip an id
+ * outside the field's rows or equal to its padding id, so no table read is out of bounds.
+ * They compare the id with the field's row count before adding the first row, so the sum
+ * never wraps.
+ */
+const FIELD_LOOKUP = `
+  let row_start = field_info[field * 3u];
+  let field_rows = field_info[field * 3u + 1u];
+  let padding_id = field_info[field * 3u + 2u];`;
+
+function forwardPass(options: EmbeddingBagKernelOptions, groupStart: number, groupEnd: number): KernelPass {
+  const { pooling, hasWeights, shardCount } = options;
+  const first = groupStart === 0;
+  const last = groupEnd === shardCount;
+  const index = forwardInputIndex(shardCount);
+  const bound = groupEnd - groupStart;
+
+  const bindings: BindingDecl[] = [];
+  for (let k = 0; k < bound; k++) bindings.push(input(groupStart + k, `shard${k}`, 'f32'));
+  bindings.push(input(index.ids, 'ids', 'u32'), input(index.offsets, 'offsets', 'u32'), input(index.fieldInfo, 'field_info', 'u32'));
+  if (hasWeights) bindings.push(input(index.weights, 'weights', 'f32'));
+  bindings.push(output(0, 'out', 'f32'));
+  if (pooling === 'max') bindings.push(output(1, 'argmax', 'u32'));
+
+  const uniforms: UniformField[] = [
+    ['batch', 'u32', options.batchSize],
+    ['fields', 'u32', options.fields],
+    ['dim', 'u32', options.dim],
+    ['shard_rows', 'u32', options.shardRows],
+    ['group_start', 'u32', groupStart],
+    ['group_end', 'u32', groupEnd],
+  ];
+  const cases = Array.from({ length: bound }, (_, k) => `    case ${k}u: { return shard${k}[local_row * u.dim + column]; }`).join('\n');
+
+  let init: string;
+  let accumulate: string;
+  let finish: string;
+  if (pooling === 'max') {
+    init = first
+      ? `var best = 0.0;\n  var best_position = ${NO_POSITION}u;`
+      : `var best = out[o];\n  var best_position = argmax[o];`;
+    // Positions increase within a pass; the tie rule keeps the first maximum across passes too.
+    accumulate = `if (best_position == ${NO_POSITION}u || value > best || (value == best && p < best_position)) {
+        best = value;
+        best_position = p;
+      }`;
+    finish = `out[o] = select(best, 0.0, best_position == ${NO_POSITION}u);\n  argmax[o] = best_position;`;
+  } else {
+    init = first ? 'var total = 0.0;' : 'var total = out[o];';
+    accumulate = hasWeights ? 'total = total + weights[p] * value;' : 'total = total + value;';
+    finish = pooling === 'mean' && last ? 'out[o] = select(0.0, total / f32(count), count > 0u);' : 'out[o] = total;';
+  }
+
+  const wgsl = `${declareBindings(bindings, uniforms)}
+fn load_row(shard: u32, local_row: u32, column: u32) -> f32 {
+  switch shard {
+${cases}
+    default: { return 0.0; }
+  }
+}
+
+${computeEntry(BAG_WORKGROUP)} {
+  let flat = ${flatWorkgroupIndex()} * ${BAG_WORKGROUP}u + lid;
+  if (flat >= u.batch * u.fields * u.dim) { return; }
+  let bag = flat / u.dim;
+  let column = flat % u.dim;
+  let field = bag / u.batch;
+  let example = bag % u.batch;
+  let o = (example * u.fields + field) * u.dim + column;
+${FIELD_LOOKUP}
+
+  ${init}
+  var count = 0u;
+  let end = offsets[bag + 1u];
+  for (var p = offsets[bag]; p < end; p++) {
+    let id = ids[p];
+    if (id >= field_rows || id == padding_id) { continue; }
+    count = count + 1u;
+    let row = row_start + id;
+    let shard = row / u.shard_rows;
+    if (shard < u.group_start || shard >= u.group_end) { continue; }
+    let value = load_row(shard - u.group_start, row - shard * u.shard_rows, column);
+    ${accumulate}
+  }
+  ${finish}
+}
+`;
+  return {
+    label: `embeddingBags ${pooling} forward shards ${groupStart}..${groupEnd - 1} [${options.batchSize},${options.fields},${options.dim}]`,
+    wgsl,
+    buffers: bindings.map((binding) => binding.ref),
+    uniforms: packUniforms(uniforms),
+    dispatch: grid1d(Math.ceil((options.batchSize * options.fields * options.dim) / BAG_WORKGROUP)),
+  };
+}
+
+/**
+ * Generates the forward: one invocation per (bag, column) walks the bag's ids in order.
+ * With more shards than one pass can bind, pass g adds the ids whose rows lie in its
+ * shards to what the previous passes wrote.
+ */
+export function embeddingBagForwardProgram(options: EmbeddingBagKernelOptions): KernelProgram {
+  if (options.batchSize * options.fields * options.dim === 0) return { passes: [] };
+  const passes: KernelPass[] = [];
+  for (let start = 0; start < options.shardCount; start += options.shardsPerPass) {
+    passes.push(forwardPass(options, start, Math.min(options.shardCount, start + options.shardsPerPass)));
+  }
+  return { passes };
+}
+
+export interface EmbeddingKeysKernelOptions {
+  pooling: Pooling;
+  batchSize: number;
+  fields: number;
+  count: number;
+  totalRows: number;
+  hasWeights: boolean;
+}
+
+/**
+ * Generates the gradient's key pass: one invocation per bag writes, for each of its ids,
+ * the combined row (or `totalRows` for a skipped id, which the segmented sum drops), the
+ * bag index, and the id's scale (its weight for `sum`, 1 / count for `mean`, 1 for `max`).
+ * Inputs: ids, offsets, field info, weights. Outputs: keys, bags, scales.
+ */
+export function embeddingKeysProgram(options: EmbeddingKeysKernelOptions): KernelProgram {
+  const bags = options.batchSize * options.fields;
+  if (options.count === 0 || bags === 0) return { passes: [] };
+  const bindings: BindingDecl[] = [input(0, 'ids', 'u32'), input(1, 'offsets', 'u32'), input(2, 'field_info', 'u32')];
+  if (options.hasWeights) bindings.push(input(3, 'weights', 'f32'));
+  bindings.push(output(0, 'keys', 'u32'), output(1, 'bag_of', 'u32'), output(2, 'scale', 'f32'));
+  const uniforms: UniformField[] = [
+    ['batch', 'u32', options.batchSize],
+    ['bags', 'u32', bags],
+    ['total_rows', 'u32', options.totalRows],
+  ];
+  let scale = '1.0';
+  if (options.pooling === 'mean') scale = '1.0 / f32(max(count, 1u))';
+  if (options.pooling === 'sum' && options.hasWeights) scale = 'weights[p]';
+
+  const wgsl = `${declareBindings(bindings, uniforms)}
+${computeEntry(KEY_WORKGROUP)} {
+  let bag = ${flatWorkgroupIndex()} * ${KEY_WORKGROUP}u + lid;
+  if (bag >= u.bags) { return; }
+  let field = bag / u.batch;
+${FIELD_LOOKUP}
+  let start = offsets[bag];
+  let end = offsets[bag + 1u];
+
+  var count = 0u;
+  for (var p = start; p < end; p++) {
+    let id = ids[p];
+    if (id < field_rows && id != padding_id) { count = count + 1u; }
+  }
+  for (var p = start; p < end; p++) {
+    let id = ids[p];
+    let counted = id < field_rows && id != padding_id;
+    keys[p] = select(u.total_rows, row_start + id, counted);
+    bag_of[p] = bag;
+    scale[p] = ${scale};
+  }
+}
+`;
+  return {
+    passes: [
+      {
+        label: `embeddingBags ${options.pooling} gradient keys [${options.count}]`,
+        wgsl,
+        buffers: bindings.map((binding) => binding.ref),
+        uniforms: packUniforms(uniforms),
+        dispatch: grid1d(Math.ceil(bags / KEY_WORKGROUP)),
+      },
+    ],
+  };
+}
+
+export interface EmbeddingGradKernelOptions {
+  pooling: Pooling;
+  batchSize: number;
+  fields: number;
+  dim: number;
+  count: number;
+  totalRows: number;
+  /** Rows per shard: shard k's gradient goes to outputs 2k (rows) and 2k + 1 (values). */
+  shardRows: number;
+  /** Entries of each shard's gradient. */
+  capacities: number[];
+}
+
+/**
+ * Generates the gradient's segmented sum, one output pair per shard: sorted keys and
+ * positions (inputs 0, 1), bag and scale per id (inputs 2, 3), the output gradient
+ * [B, F, D] (input 4) and, for `max`, the argmax (input 5). The value of id p in column c
+ * is scale[p] * grad[bag(p), c], or for `max` the gradient where p is the column's argmax
+ * and 0 elsewhere.
+ *
+ * NOTE: a shard's sum pass binds 9 storage buffers (10 for `max`), more than the 8 that
+ * WebGPU guarantees. An adapter that grants fewer fails with a KernelError.
+ */
+export function embeddingGradProgram(options: EmbeddingGradKernelOptions): KernelProgram {
+  const extraBindings: BindingDecl[] = [input(2, 'bag_of', 'u32'), input(3, 'scale', 'f32'), input(4, 'grad', 'f32')];
+  if (options.pooling === 'max') extraBindings.push(input(5, 'argmax', 'u32'));
+  return segmentSumProgram({
+    label: `embeddingBags ${options.pooling} gradient`,
+    count: options.count,
+    rowSize: options.dim,
+    keyLimit: options.totalRows,
+    partRows: options.shardRows,
+    capacities: options.capacities,
+    extraBindings,
+    extraUniforms: [
+      ['batch', 'u32', options.batchSize],
+      ['fields', 'u32', options.fields],
+    ],
+    valueFunction: embeddingValueFunction(options.pooling),
+  });
+}
+
+/**
+ * WGSL `fn segment_value(position, column) -> f32`: the gradient that id `position` adds to
+ * `column` of its row. It reads `bag_of`, `scale`, `grad`, for `max` also `argmax`, and the
+ * uniforms `batch`, `fields` and `row_size` (the dimension).
+ */
+export function embeddingValueFunction(pooling: Pooling): string {
+  const mask = pooling === 'max' ? `  if (argmax[o] != position) { return 0.0; }\n` : '';
+  return `fn segment_value(position: u32, column: u32) -> f32 {
+  let bag = bag_of[position];
+  let o = ((bag % u.batch) * u.fields + bag / u.batch) * u.row_size + column;
+${mask}  return scale[position] * grad[o];
+}`;
+}

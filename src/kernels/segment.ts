@@ -1,0 +1,210 @@
+// WGSL segmented sum over sorted keys: unique keys and per-segment sums of value rows, split by key range.
+
+import type { BufferRef, KernelPass, KernelProgram, TempSpec } from './pass.js';
+import { scanPasses, scanScratchSize } from './segment-scan.js';
+import { computeEntry, declareBindings, flatWorkgroupIndex, grid1d, packUniforms, type BindingDecl, type UniformField } from './wgsl.js';
+
+const SEGMENT_WORKGROUP = 256;
+
+export interface SegmentSumOptions {
+  /** Name used in pass labels. */
+  label: string;
+  /** Number of sorted keys N. */
+  count: number;
+  /** Elements per value row D. */
+  rowSize: number;
+  /** Keys at or above this limit are dropped: they start no segment and add nothing. */
+  keyLimit: number;
+  /**
+   * Keys per output part: part k takes the segments whose key is in
+   * [k * partRows, (k + 1) * partRows), and the last part everything up to `keyLimit`.
+   */
+  partRows: number;
+  /** Entries of each part's outputs; segments past a part's capacity are not written. */
+  capacities: number[];
+  /**
+   * Bindings that `valueFunction` reads. The fixed ones are input 0 (sorted keys), input 1
+   * (positions), and per part k outputs 2k (unique keys) and 2k + 1 (sums).
+   */
+  extraBindings: BindingDecl[];
+  extraUniforms?: UniformField[];
+  /**
+   * WGSL `fn segment_value(position: u32, column: u32) -> f32`: the value that the key at
+   * original position `position` adds to column `column` of its segment.
+   */
+  valueFunction: string;
+}
+
+const SORTED_KEYS: BufferRef = { kind: 'input', index: 0, access: 'read' };
+const POSITIONS: BufferRef = { kind: 'input', index: 1, access: 'read' };
+
+/** Scratch buffers of `segmentSumProgram`: flags, segment numbers, segment heads, part bounds, scan totals. */
+export function segmentTemps(count: number, parts: number): TempSpec[] {
+  return [
+    { dtype: 'u32', size: Math.max(1, count) },
+    { dtype: 'u32', size: Math.max(1, count) },
+    { dtype: 'u32', size: Math.max(1, count) },
+    { dtype: 'u32', size: parts + 1 },
+    { dtype: 'u32', size: scanScratchSize(count) },
+  ];
+}
+
+/** WGSL helper `is_head(i)`: whether sorted key i starts a kept segment. */
+const IS_HEAD = `fn is_head(i: u32) -> bool {
+  let key = keys[i];
+  return key < u.key_limit && (i == 0u || keys[i - 1u] != key);
+}`;
+
+/**
+ * Generates the segmented sum. Pass 1 flags the first key of each segment (a key below the
+ * limit that differs from its predecessor), and a scan of the flags numbers the segments.
+ * Pass 2 records where each segment starts. Pass 3 finds, by binary search of the sorted
+ * keys, the first segment of each part. Then one pass per part runs one invocation per
+ * (entry j, column c): entry j is the part's j-th segment, whose invocation walks the
+ * segment in sorted order and writes its key and sum, or, past the part's last segment,
+ * a padding entry (key PADDING_ROW, zero sums). Every output element is written by exactly
+ * one invocation, summed in sorted order, so the result is deterministic. A segment is
+ * summed by one invocation per column, so a key repeated many times serializes.
+ */
+export function segmentSumProgram(options: SegmentSumOptions): KernelProgram {
+  const { count, rowSize, keyLimit, capacities } = options;
+  const parts = capacities.length;
+  const temps = segmentTemps(count, parts);
+  if (count === 0) {
+    return { temps, passes: capacities.map((capacity, k) => paddingOnlyPass(options, k, capacity)) };
+  }
+  const flags: BufferRef = { kind: 'temp', index: 0, access: 'read_write' };
+  const segmentIndex: BufferRef = { kind: 'temp', index: 1, access: 'read_write' };
+  const heads: BufferRef = { kind: 'temp', index: 2, access: 'read_write' };
+  const bounds: BufferRef = { kind: 'temp', index: 3, access: 'read_write' };
+  const scanBlocks: BufferRef = { kind: 'temp', index: 4, access: 'read_write' };
+
+  const uniforms: UniformField[] = [
+    ['count', 'u32', count],
+    ['row_size', 'u32', rowSize],
+    ['key_limit', 'u32', keyLimit],
+    ['part_rows', 'u32', options.partRows],
+    ['parts', 'u32', parts],
+  ];
+  const pass = (stage: string, bindings: BindingDecl[], body: string, invocations: number, passUniforms = uniforms, helpers = ''): KernelPass => ({
+    label: `${options.label} segment ${stage} [${count},${rowSize}]`,
+    wgsl: `${declareBindings(bindings, passUniforms)}\n${IS_HEAD}\n${helpers}\n${computeEntry(SEGMENT_WORKGROUP)} {\n  let flat = ${flatWorkgroupIndex()} * ${SEGMENT_WORKGROUP}u + lid;\n${body}\n}\n`,
+    buffers: bindings.map((binding) => binding.ref),
+    uniforms: packUniforms(passUniforms),
+    dispatch: invocations === 0 ? [0, 1, 1] : grid1d(Math.ceil(invocations / SEGMENT_WORKGROUP)),
+  });
+  const keysBinding: BindingDecl = { name: 'keys', dtype: 'u32', ref: SORTED_KEYS };
+
+  const flagPass = pass(
+    'heads',
+    [keysBinding, { name: 'flags', dtype: 'u32', ref: flags }],
+    `  if (flat >= u.count) { return; }
+  flags[flat] = select(0u, 1u, is_head(flat));`,
+    count,
+  );
+
+  const headPass = pass(
+    'starts',
+    [keysBinding, { name: 'segment_index', dtype: 'u32', ref: { ...segmentIndex, access: 'read' } }, { name: 'heads', dtype: 'u32', ref: heads }],
+    `  if (flat >= u.count || !is_head(flat)) { return; }
+  heads[segment_index[flat]] = flat;`,
+    count,
+  );
+
+  // bounds[k] is the number of segments whose key is below part k's first key, so part k
+  // contains segments [bounds[k], bounds[k + 1]). k * part_rows stays below key_limit < 2^32.
+  const boundsPass = pass(
+    'bounds',
+    [keysBinding, { name: 'segment_index', dtype: 'u32', ref: { ...segmentIndex, access: 'read' } }, { name: 'bounds', dtype: 'u32', ref: bounds }],
+    `  if (flat > u.parts) { return; }
+  var first_key = u.key_limit;
+  if (flat < u.parts) { first_key = min(flat * u.part_rows, u.key_limit); }
+  var low = 0u;
+  var high = u.count;
+  loop {
+    if (low >= high) { break; }
+    let middle = (low + high) / 2u;
+    if (keys[middle] < first_key) { low = middle + 1u; } else { high = middle; }
+  }
+  let last = u.count - 1u;
+  let segments = segment_index[last] + select(0u, 1u, is_head(last));
+  bounds[flat] = select(segments, segment_index[low], low < u.count);`,
+    parts + 1,
+  );
+
+  const partPasses = capacities.map((capacity, k) => {
+    const partUniforms: UniformField[] = [...uniforms, ['part', 'u32', k], ['capacity', 'u32', capacity], ...(options.extraUniforms ?? [])];
+    const bindings: BindingDecl[] = [
+      keysBinding,
+      { name: 'positions', dtype: 'u32', ref: POSITIONS },
+      { name: 'heads', dtype: 'u32', ref: { ...heads, access: 'read' } },
+      { name: 'bounds', dtype: 'u32', ref: { ...bounds, access: 'read' } },
+      { name: 'unique_keys', dtype: 'u32', ref: { kind: 'output', index: 2 * k, access: 'read_write' } },
+      { name: 'sums', dtype: 'f32', ref: { kind: 'output', index: 2 * k + 1, access: 'read_write' } },
+      ...options.extraBindings,
+    ];
+    return pass(
+      `sums part ${k}`,
+      bindings,
+      `  let width = max(u.row_size, 1u);
+  if (flat >= u.capacity * width) { return; }
+  let entry = flat / width;
+  let column = flat % width;
+  let segment = bounds[u.part] + entry;
+  if (segment >= bounds[u.part + 1u]) {
+    if (column == 0u) { unique_keys[entry] = ${0xffffffff}u; }
+    if (u.row_size > 0u) { sums[entry * u.row_size + column] = 0.0; }
+    return;
+  }
+
+  let head = heads[segment];
+  let key = keys[head];
+  if (column == 0u) { unique_keys[entry] = key; }
+  if (u.row_size == 0u) { return; }
+  var total = 0.0;
+  var j = head;
+  loop {
+    if (j >= u.count || keys[j] != key) { break; }
+    total = total + segment_value(positions[j], column);
+    j = j + 1u;
+  }
+  sums[entry * u.row_size + column] = total;`,
+      capacity * Math.max(rowSize, 1),
+      partUniforms,
+      options.valueFunction,
+    );
+  });
+
+  return {
+    temps,
+    passes: [flagPass, ...scanPasses(`${options.label} segments`, count, flags, segmentIndex, scanBlocks), headPass, boundsPass, ...partPasses],
+  };
+}
+
+/** With no keys, a part of non-zero capacity is all padding. */
+function paddingOnlyPass(options: SegmentSumOptions, part: number, capacity: number): KernelPass {
+  const bindings: BindingDecl[] = [
+    { name: 'unique_keys', dtype: 'u32', ref: { kind: 'output', index: 2 * part, access: 'read_write' } },
+    { name: 'sums', dtype: 'f32', ref: { kind: 'output', index: 2 * part + 1, access: 'read_write' } },
+  ];
+  const uniforms: UniformField[] = [
+    ['capacity', 'u32', capacity],
+    ['row_size', 'u32', options.rowSize],
+  ];
+  const width = Math.max(options.rowSize, 1);
+  return {
+    label: `${options.label} segment padding part ${part} [${capacity},${options.rowSize}]`,
+    wgsl: `${declareBindings(bindings, uniforms)}
+${computeEntry(SEGMENT_WORKGROUP)} {
+  let flat = ${flatWorkgroupIndex()} * ${SEGMENT_WORKGROUP}u + lid;
+  let width = max(u.row_size, 1u);
+  if (flat >= u.capacity * width) { return; }
+  if (flat % width == 0u) { unique_keys[flat / width] = ${0xffffffff}u; }
+  if (u.row_size > 0u) { sums[flat] = 0.0; }
+}
+`,
+    buffers: bindings.map((binding) => binding.ref),
+    uniforms: packUniforms(uniforms),
+    dispatch: capacity * width === 0 ? [0, 1, 1] : grid1d(Math.ceil((capacity * width) / SEGMENT_WORKGROUP)),
+  };
+}

@@ -1,0 +1,233 @@
+// WGSL stable radix sort of u32 keys with their original positions as payload.
+
+import type { DType } from '../tensor/dtype.js';
+import type { BufferRef, KernelPass, KernelProgram } from './pass.js';
+import { scanPasses, scanScratchSize } from './segment-scan.js';
+import { computeEntry, declareBindings, flatWorkgroupIndex, grid1d, packUniforms, type BindingDecl, type UniformField } from './wgsl.js';
+
+/** Bits sorted per pass: 16 buckets, whose counters pack two to a u32 in the rank scan. */
+export const RADIX_BITS = 4;
+const BUCKETS = 1 << RADIX_BITS;
+const SORT_WORKGROUP = 256;
+/** Keys per invocation; a workgroup sorts a block of SORT_WORKGROUP x SORT_ITEMS keys. */
+const SORT_ITEMS = 4;
+const SORT_BLOCK = SORT_WORKGROUP * SORT_ITEMS;
+
+export interface SortOptions {
+  count: number;
+  /** Keys are sorted on bits [0, keyBits); larger keys are clamped to 2^keyBits - 1. */
+  keyBits: number;
+  keysDType: DType;
+}
+
+/** Number of digit passes for `keyBits`. */
+export function radixPasses(keyBits: number): number {
+  return Math.ceil(keyBits / RADIX_BITS);
+}
+
+const OUT_KEYS: BufferRef = { kind: 'output', index: 0, access: 'read_write' };
+const OUT_POSITIONS: BufferRef = { kind: 'output', index: 1, access: 'read_write' };
+const INPUT_KEYS: BufferRef = { kind: 'input', index: 0, access: 'read' };
+// Scratch: ping-pong keys and positions, the digit histogram, its scan, and scan block totals.
+const TEMP_KEYS: BufferRef = { kind: 'temp', index: 0, access: 'read_write' };
+const TEMP_POSITIONS: BufferRef = { kind: 'temp', index: 1, access: 'read_write' };
+const HISTOGRAM: BufferRef = { kind: 'temp', index: 2, access: 'read_write' };
+const HISTOGRAM_SCAN: BufferRef = { kind: 'temp', index: 3, access: 'read_write' };
+const SCAN_BLOCKS: BufferRef = { kind: 'temp', index: 4, access: 'read_write' };
+
+/**
+ * Generates the WGSL that loads key `index` of the source as a u32. The first pass reads
+ * the op's input, reinterpreting i32 bits (a negative key becomes at least 2^31) and
+ * clamping to 2^keyBits - 1, so the digit passes see every bit that matters.
+ */
+function loadKey(first: boolean, index: string, keyBits: number): string {
+  if (!first) return `keys_in[${index}]`;
+  const max = keyBits >= 32 ? 0xffffffff : 2 ** keyBits - 1;
+  return `min(bitcast<u32>(keys_in[${index}]), ${max}u)`;
+}
+
+function histogramPass(count: number, blocks: number, shift: number, first: boolean, keyBits: number, keysDType: DType, source: BufferRef): KernelPass {
+  const bindings: BindingDecl[] = [
+    { name: 'keys_in', dtype: first ? keysDType : 'u32', ref: { ...source, access: 'read' } },
+    { name: 'histogram', dtype: 'u32', ref: HISTOGRAM },
+  ];
+  const uniforms: UniformField[] = [
+    ['count', 'u32', count],
+    ['blocks', 'u32', blocks],
+    ['shift', 'u32', shift],
+  ];
+  const wgsl = `${declareBindings(bindings, uniforms)}
+var<workgroup> counts: array<atomic<u32>, ${BUCKETS}>;
+${computeEntry(SORT_WORKGROUP)} {
+  let block = ${flatWorkgroupIndex()};
+  if (block >= u.blocks) { return; }
+  if (lid < ${BUCKETS}u) { atomicStore(&counts[lid], 0u); }
+  workgroupBarrier();
+  let start = block * ${SORT_BLOCK}u + lid * ${SORT_ITEMS}u;
+  for (var j = 0u; j < ${SORT_ITEMS}u; j++) {
+    if (start + j < u.count) {
+      let digit = (${loadKey(first, 'start + j', keyBits)} >> u.shift) & ${BUCKETS - 1}u;
+      atomicAdd(&counts[digit], 1u);
+    }
+  }
+  workgroupBarrier();
+  // Digit-major layout: all blocks' counts of digit 0, then of digit 1, and so on, so an
+  // exclusive scan gives each (digit, block) its first output position.
+  if (lid < ${BUCKETS}u) { histogram[lid * u.blocks + block] = atomicLoad(&counts[lid]); }
+}
+`;
+  return {
+    label: `sortPairs histogram bits ${shift}.. [${count}]`,
+    wgsl,
+    buffers: bindings.map((binding) => binding.ref),
+    uniforms: packUniforms(uniforms),
+    dispatch: grid1d(blocks),
+  };
+}
+
+/**
+ * Generates the scatter pass of one digit. Each invocation takes SORT_ITEMS consecutive keys.
+ * Per-digit counts are packed as 16-bit fields (two digits per u32, eight u32 in two vec4),
+ * so one workgroup scan of the packed vectors gives every invocation the number of earlier
+ * keys of each digit in its block. A key's output position is the scanned histogram entry
+ * of (digit, block) plus that count plus the earlier keys of its digit within the
+ * invocation, which keeps equal keys in input order: the sort is stable.
+ */
+function scatterPass(
+  count: number,
+  blocks: number,
+  shift: number,
+  first: boolean,
+  keyBits: number,
+  keysDType: DType,
+  source: { keys: BufferRef; positions: BufferRef },
+  target: { keys: BufferRef; positions: BufferRef },
+): KernelPass {
+  const bindings: BindingDecl[] = [
+    { name: 'keys_in', dtype: first ? keysDType : 'u32', ref: { ...source.keys, access: 'read' } },
+    { name: 'histogram_scan', dtype: 'u32', ref: { ...HISTOGRAM_SCAN, access: 'read' } },
+    { name: 'keys_out', dtype: 'u32', ref: target.keys },
+    { name: 'positions_out', dtype: 'u32', ref: target.positions },
+  ];
+  if (!first) bindings.push({ name: 'positions_in', dtype: 'u32', ref: { ...source.positions, access: 'read' } });
+  const uniforms: UniformField[] = [
+    ['count', 'u32', count],
+    ['blocks', 'u32', blocks],
+    ['shift', 'u32', shift],
+  ];
+  const loadPosition = first ? 'index' : 'positions_in[index]';
+
+  const wgsl = `${declareBindings(bindings, uniforms)}
+var<workgroup> packed_low: array<vec4<u32>, ${SORT_WORKGROUP}>;
+var<workgroup> packed_high: array<vec4<u32>, ${SORT_WORKGROUP}>;
+
+fn packed_count(low: vec4<u32>, high: vec4<u32>, digit: u32) -> u32 {
+  let word = digit >> 1u;
+  var value = 0u;
+  if (word < 4u) { value = low[word]; } else { value = high[word - 4u]; }
+  return (value >> ((digit & 1u) * 16u)) & 0xffffu;
+}
+
+fn packed_one(digit: u32) -> array<vec4<u32>, 2> {
+  var result: array<vec4<u32>, 2>;
+  let word = digit >> 1u;
+  let bit = 1u << ((digit & 1u) * 16u);
+  if (word < 4u) { result[0][word] = bit; } else { result[1][word - 4u] = bit; }
+  return result;
+}
+
+${computeEntry(SORT_WORKGROUP)} {
+  let block = ${flatWorkgroupIndex()};
+  if (block >= u.blocks) { return; }
+  let start = block * ${SORT_BLOCK}u + lid * ${SORT_ITEMS}u;
+
+  var keys: array<u32, ${SORT_ITEMS}>;
+  var local_rank: array<u32, ${SORT_ITEMS}>;
+  var low = vec4<u32>(0u);
+  var high = vec4<u32>(0u);
+  for (var j = 0u; j < ${SORT_ITEMS}u; j++) {
+    if (start + j < u.count) {
+      let key = ${loadKey(first, 'start + j', keyBits)};
+      let digit = (key >> u.shift) & ${BUCKETS - 1}u;
+      keys[j] = key;
+      local_rank[j] = packed_count(low, high, digit);
+      let one = packed_one(digit);
+      low = low + one[0];
+      high = high + one[1];
+    }
+  }
+
+  // Inclusive Hillis-Steele scan of the packed counts; subtracting the own counts makes it exclusive.
+  packed_low[lid] = low;
+  packed_high[lid] = high;
+  workgroupBarrier();
+  for (var offset = 1u; offset < ${SORT_WORKGROUP}u; offset = offset << 1u) {
+    var left_low = vec4<u32>(0u);
+    var left_high = vec4<u32>(0u);
+    if (lid >= offset) {
+      left_low = packed_low[lid - offset];
+      left_high = packed_high[lid - offset];
+    }
+    workgroupBarrier();
+    packed_low[lid] = packed_low[lid] + left_low;
+    packed_high[lid] = packed_high[lid] + left_high;
+    workgroupBarrier();
+  }
+  let before_low = packed_low[lid] - low;
+  let before_high = packed_high[lid] - high;
+
+  for (var j = 0u; j < ${SORT_ITEMS}u; j++) {
+    let index = start + j;
+    if (index < u.count) {
+      let digit = (keys[j] >> u.shift) & ${BUCKETS - 1}u;
+      let destination = histogram_scan[digit * u.blocks + block] + packed_count(before_low, before_high, digit) + local_rank[j];
+      keys_out[destination] = keys[j];
+      positions_out[destination] = ${loadPosition};
+    }
+  }
+}
+`;
+  return {
+    label: `sortPairs scatter bits ${shift}.. [${count}]`,
+    wgsl,
+    buffers: bindings.map((binding) => binding.ref),
+    uniforms: packUniforms(uniforms),
+    dispatch: grid1d(blocks),
+  };
+}
+
+/**
+ * Generates the least-significant-digit radix sort: per digit of RADIX_BITS bits, a
+ * histogram pass, a scan of the histogram and a stable scatter, ping-ponging between the
+ * outputs and scratch buffers so that the last pass writes the outputs. Output 0 is the
+ * sorted keys, output 1 the original position of each.
+ */
+export function sortProgram({ count, keyBits, keysDType }: SortOptions): KernelProgram {
+  if (count === 0) return { passes: [] };
+  const blocks = Math.ceil(count / SORT_BLOCK);
+  const histogramSize = BUCKETS * blocks;
+  const digitPasses = radixPasses(keyBits);
+  const temps = [
+    { dtype: 'u32' as const, size: digitPasses > 1 ? count : 1 },
+    { dtype: 'u32' as const, size: digitPasses > 1 ? count : 1 },
+    { dtype: 'u32' as const, size: histogramSize },
+    { dtype: 'u32' as const, size: histogramSize },
+    { dtype: 'u32' as const, size: scanScratchSize(histogramSize) },
+  ];
+
+  const passes: KernelPass[] = [];
+  let source = { keys: INPUT_KEYS, positions: INPUT_KEYS };
+  for (let pass = 0; pass < digitPasses; pass++) {
+    const shift = pass * RADIX_BITS;
+    const first = pass === 0;
+    // Counting back from the last pass, which writes the outputs, alternate with scratch.
+    const toOutput = (digitPasses - 1 - pass) % 2 === 0;
+    const target = toOutput ? { keys: OUT_KEYS, positions: OUT_POSITIONS } : { keys: TEMP_KEYS, positions: TEMP_POSITIONS };
+
+    passes.push(histogramPass(count, blocks, shift, first, keyBits, keysDType, source.keys));
+    passes.push(...scanPasses(`sortPairs bits ${shift}..`, histogramSize, HISTOGRAM, HISTOGRAM_SCAN, SCAN_BLOCKS));
+    passes.push(scatterPass(count, blocks, shift, first, keyBits, keysDType, source, target));
+    source = target;
+  }
+  return { temps, passes };
+}
