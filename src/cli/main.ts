@@ -6,6 +6,7 @@ import { getWebGPUBackend, init } from '../backend/registry.js';
 import type { Backend } from '../backend/backend.js';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../backend/webgpu/discovery.js';
 import { registerDescribe } from './describe.js';
+import { registerEvalPredict, registerTrain } from './train.js';
 
 const program = new Command();
 
@@ -93,6 +94,8 @@ program
   });
 
 registerDescribe(program);
+registerTrain(program);
+registerEvalPredict(program);
 try {
   await program.parseAsync(process.argv);
   // Dawn's threads keep the process alive after the work is done.

@@ -15,6 +15,8 @@ import type { Optimizer } from '../optim/optimizer.js';
 import { noGrad, tidy } from '../tensor/engine.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { multiTaskLoss } from './loss.js';
+// Installs backward() on tensors.
+import '../autograd/backward.js';
 
 /** A model that maps a host batch to outputs [B, T]: logits for binary tasks, values for numeric ones. */
 export interface TrainableModel extends Module {

@@ -1,0 +1,294 @@
+// The `sparrow train`, `eval` and `predict` commands.
+
+import { writeFileSync, renameSync } from 'node:fs';
+import { dirname, join, basename } from 'node:path';
+
+import cliProgress from 'cli-progress';
+import { Command, Option } from 'commander';
+
+import type { Backend, BackendName } from '../backend/backend.js';
+import { encodeAll } from '../data/batches.js';
+import { BadRows } from '../data/csv.js';
+import { openData } from '../data/dataset.js';
+import { Encoder } from '../data/encode.js';
+import { fit } from '../data/fit.js';
+import { PRESETS } from '../data/presets/index.js';
+import { csvSource, type RowSource } from '../data/source.js';
+import type { SparseBatch } from '../data/batch.js';
+import type { FittedState } from '../data/state.js';
+import { loadModel, saveModel } from '../models/checkpoint.js';
+import { WideAndDeep, type WideDeepKind } from '../models/wide-deep.js';
+import { OPTIMIZER_KINDS, type OptimizerConfig, type OptimizerKind } from '../optim/config.js';
+import { Optimizer, type ParamGroupOptions } from '../optim/optimizer.js';
+import { evaluate, predict, train, type Schedule, type TaskMetrics, type TrainState } from '../train/trainer.js';
+import { addBackendOptions, initBackend, parseInteger, parsePositive, parseSizes, printJson, type BackendOptions } from './common.js';
+
+/** Defaults of `sparrow train`; see docs/training.md for why they differ from the original paper's optimizers. */
+export const TRAIN_DEFAULTS = {
+  model: 'wide-deep' as WideDeepKind,
+  epochs: 5,
+  batchSize: 256,
+  hidden: [256, 128],
+  wideOptimizer: 'adam' as OptimizerKind,
+  deepOptimizer: 'adam' as OptimizerKind,
+  wideLr: 0.001,
+  deepLr: 0.001,
+  l1: 0,
+  schedule: 'cosine' as 'cosine' | 'constant',
+  seed: 1,
+};
+
+interface TrainCliOptions extends BackendOptions {
+  preset?: string;
+  schema?: string;
+  data?: string;
+  eval?: string;
+  model: WideDeepKind;
+  epochs: string;
+  batchSize: string;
+  hidden: string;
+  dropout: string;
+  wideOptimizer: OptimizerKind;
+  deepOptimizer: OptimizerKind;
+  wideLr: string;
+  deepLr: string;
+  l1: string;
+  schedule: 'cosine' | 'constant';
+  evalEvery?: string;
+  earlyStopping?: string;
+  seed: string;
+  split?: string;
+  skipBadRows?: boolean;
+  out?: string;
+  resume?: string;
+  progress: boolean;
+  json?: boolean;
+}
+
+function optimizerConfig(kind: OptimizerKind, l1: number): OptimizerConfig {
+  if (kind === 'ftrl') return { kind, l1 };
+  return { kind } as OptimizerConfig;
+}
+
+function describeAdapter(backend: Backend): string {
+  return backend.name === 'cpu' ? 'cpu' : `${backend.adapter.description || backend.adapter.device} (${backend.adapter.featureLevel})`;
+}
+
+function metricsForJson(metrics: Record<string, TaskMetrics> | undefined): Record<string, Record<string, number | null>> {
+  const out: Record<string, Record<string, number | null>> = {};
+  for (const [task, value] of Object.entries(metrics ?? {})) {
+    out[task] = { auc: value.auc, accuracy: value.accuracy, logloss: value.logloss, calibration: value.calibration, rows: value.rows };
+    if (value.mse !== undefined) out[task].mse = value.mse;
+  }
+  return out;
+}
+
+function formatMetrics(metrics: Record<string, TaskMetrics> | undefined): string {
+  const format = (value: number | null | undefined) => (value === null || value === undefined ? 'undefined' : value.toFixed(4));
+  return Object.entries(metrics ?? {})
+    .map(([task, m]) => (m.mse !== undefined ? `${task}: mse ${format(m.mse)}` : `${task}: auc ${format(m.auc)}  accuracy ${format(m.accuracy)}  logloss ${format(m.logloss)}  calibration ${format(m.calibration)}`))
+    .join('\n');
+}
+
+async function encodeSource(source: RowSource, encoder: Encoder, skipBadRows: boolean, what: string): Promise<SparseBatch> {
+  const badRows = new BadRows(skipBadRows);
+  const batch = await encodeAll(source, encoder, badRows);
+  if (badRows.count > 0) process.stderr.write(`${what}: skipped ${badRows.count} bad row(s) (${JSON.stringify(badRows.byReason)})\n`);
+  return batch;
+}
+
+/** Adds `sparrow train`. */
+export function registerTrain(program: Command): void {
+  const command = program
+    .command('train')
+    .description('train a wide, deep or wide & deep model on a CSV file, evaluate it and save it')
+    .option('--preset <name>', `schema preset: ${Object.keys(PRESETS).join(', ')}`)
+    .option('--schema <file>', 'schema JSON file for any CSV (replaces the preset\'s schema)')
+    .option('--data <csv>', 'training data (.csv or .gz); default: the preset\'s training file under SPARROW_DATA_DIR, or its generator')
+    .option('--eval <csv>', 'evaluation data; default: the preset\'s test file, or the test or validation part of --split')
+    .addOption(new Option('--model <kind>', 'model: wide (linear over sparse features and crosses), deep (embeddings + MLP) or wide-deep').choices(['wide', 'deep', 'wide-deep']).default(TRAIN_DEFAULTS.model))
+    .option('--epochs <n>', 'passes over the training data', String(TRAIN_DEFAULTS.epochs))
+    .option('--batch-size <n>', 'rows per training step', String(TRAIN_DEFAULTS.batchSize))
+    .option('--hidden <sizes>', 'hidden layer sizes of the deep part, comma-separated', TRAIN_DEFAULTS.hidden.join(','))
+    .option('--dropout <rate>', 'dropout rate after each hidden layer, in [0, 1)', '0')
+    .addOption(new Option('--wide-optimizer <kind>', 'optimizer of the wide part').choices([...OPTIMIZER_KINDS]).default(TRAIN_DEFAULTS.wideOptimizer))
+    .addOption(new Option('--deep-optimizer <kind>', 'optimizer of the deep part').choices([...OPTIMIZER_KINDS]).default(TRAIN_DEFAULTS.deepOptimizer))
+    .option('--wide-lr <rate>', 'learning rate of the wide part (alpha for FTRL)', String(TRAIN_DEFAULTS.wideLr))
+    .option('--deep-lr <rate>', 'learning rate of the deep part', String(TRAIN_DEFAULTS.deepLr))
+    .option('--l1 <strength>', 'L1 regularization of FTRL in the wide part', String(TRAIN_DEFAULTS.l1))
+    .addOption(new Option('--schedule <kind>', 'learning-rate schedule over all steps: cosine decays to 0, constant keeps it').choices(['cosine', 'constant']).default(TRAIN_DEFAULTS.schedule))
+    .option('--eval-every <steps>', 'evaluate every this many steps (default: after each epoch)')
+    .option('--early-stopping <patience>', 'stop when the evaluation AUC of the first task has not improved for this many evaluations')
+    .option('--seed <n>', 'seed of initialization, shuffling, dropout, splits and generators', String(TRAIN_DEFAULTS.seed))
+    .option('--split <fractions>', 'split --data by a hash of each row into train,validation[,test] fractions such as 0.5,0.25,0.25')
+    .option('--skip-bad-rows', 'skip and count bad CSV rows instead of stopping at the first one')
+    .option('--out <dir>', 'checkpoint directory to write (weights, optimizer state, schema, vocabularies, config)')
+    .option('--resume <dir>', 'continue training from a checkpoint written by --out; the other options must match the first run')
+    .option('--no-progress', 'print a line per epoch instead of a progress bar')
+    .option('--json', 'print one JSON object as the last line');
+  addBackendOptions(command).action(async (options: TrainCliOptions) => runTrain(options));
+}
+
+async function runTrain(options: TrainCliOptions): Promise<void> {
+  const backend = await initBackend(options);
+  const backendName = backend.name as BackendName;
+  const seed = parseInteger(options.seed, '--seed');
+  const epochs = parseInteger(options.epochs, '--epochs', 1);
+  const batchSize = parseInteger(options.batchSize, '--batch-size', 1);
+  const hidden = parseSizes(options.hidden, '--hidden');
+  const dropout = Number(options.dropout);
+  if (!(dropout >= 0 && dropout < 1)) throw new Error(`--dropout: invalid value "${options.dropout}"; expected a rate in [0, 1)`);
+  const wideLr = parsePositive(options.wideLr, '--wide-lr');
+  const deepLr = parsePositive(options.deepLr, '--deep-lr');
+  const l1 = Number(options.l1);
+  if (!(l1 >= 0)) throw new Error(`--l1: invalid value "${options.l1}"; expected a number of at least 0`);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+
+  const opened = openData({ preset: options.preset, schema: options.schema, data: options.data, split: options.split, seed });
+  const evalSource = options.eval ? csvSource(opened.schema, options.eval) : (opened.test ?? opened.validation);
+  const resumed = options.resume ? loadModel(options.resume, backendName, { optimizer: true }) : null;
+
+  let state: FittedState;
+  if (resumed) {
+    state = resumed.config.data;
+  } else {
+    log(`fitting ${opened.train.name} ...`);
+    state = (await fit(opened.schema, opened.train, { skipBadRows: options.skipBadRows })).state;
+  }
+  const trainSet = await encodeSource(opened.train, new Encoder(state, opened.train.columns), options.skipBadRows ?? false, opened.train.name);
+  const evalSet = evalSource ? await encodeSource(evalSource, new Encoder(state, evalSource.columns), options.skipBadRows ?? false, evalSource.name) : undefined;
+  log(`training rows ${trainSet.size}${evalSet ? `, evaluation rows ${evalSet.size}` : ''}; backend ${describeAdapter(backend)}`);
+
+  const model = resumed?.model ?? new WideAndDeep(trainSet.layout, { kind: options.model, hidden, dropout, seed }, backendName);
+  const parts = model.parameterParts();
+  const groups: ParamGroupOptions[] = [];
+  if (Object.keys(parts.wide).length > 0) groups.push({ name: 'wide', params: parts.wide, optimizer: optimizerConfig(options.wideOptimizer, l1), lr: wideLr });
+  if (Object.keys(parts.deep).length > 0) groups.push({ name: 'deep', params: parts.deep, optimizer: optimizerConfig(options.deepOptimizer, 0), lr: deepLr });
+  const optimizer = new Optimizer(groups);
+  if (resumed?.config.training) {
+    optimizer.loadStateDict({ ...resumed.config.training.optimizer, tensors: Object.fromEntries(Object.entries(resumed.optimizerTensors ?? {}).map(([name, t]) => [name, t.data as Float32Array])) });
+  }
+
+  const schedule: Schedule = options.schedule === 'cosine' ? { kind: 'cosine' } : { kind: 'constant' };
+  const bar = options.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'epoch {epoch} [{bar}] {percentage}% | {value}/{total} steps | {eps} examples/s | loss {loss}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;
+  let lastLoss = 'n/a';
+  const trainOptions = {
+    epochs,
+    batchSize,
+    seed,
+    backend: backendName,
+    schedule,
+    evalEvery: options.evalEvery ? parseInteger(options.evalEvery, '--eval-every', 1) : ('epoch' as const),
+    earlyStopping: options.earlyStopping ? { metric: 'auc' as const, patience: parseInteger(options.earlyStopping, '--early-stopping', 1) } : undefined,
+    resume: resumed?.config.training?.state as TrainState | undefined,
+    onStep: (event: { epoch: number; step: number; stepsPerEpoch: number; loss: number | null; examplesPerSecond: number }) => {
+      if (event.loss !== null) lastLoss = event.loss.toFixed(4);
+      if (!bar) return;
+      if (event.step === 1) bar.start(event.stepsPerEpoch, 0, { epoch: event.epoch + 1, eps: '-', loss: lastLoss });
+      bar.update(event.step, { epoch: event.epoch + 1, eps: Math.round(event.examplesPerSecond), loss: lastLoss });
+      if (event.step === event.stepsPerEpoch) bar.stop();
+    },
+    onEvaluate: (event: { epoch: number; metrics: Record<string, TaskMetrics> }) => {
+      log(`epoch ${event.epoch + 1}: ${formatMetrics(event.metrics).replace(/\n/g, '; ')}`);
+    },
+  };
+  const result = await train(model, optimizer, trainSet, trainOptions, evalSet);
+  bar?.stop();
+
+  if (options.out) {
+    await saveModel(options.out, model, state, {
+      optimizer,
+      training: { options: { model: options.model, epochs, batchSize, hidden, dropout, seed, schedule: options.schedule, wideOptimizer: options.wideOptimizer, deepOptimizer: options.deepOptimizer, wideLr, deepLr, l1 }, state: result.state },
+      metrics: result.finalMetrics,
+    });
+    log(`saved the model to ${options.out}`);
+  }
+
+  const summary = {
+    model: model.config.kind,
+    metrics: metricsForJson(result.finalMetrics),
+    epochs: result.epochs.map((epoch) => ({ epoch: epoch.epoch + 1, loss: epoch.loss, seconds: epoch.seconds, metrics: metricsForJson(epoch.metrics) })),
+    examples: result.examples,
+    examplesPerSecond: result.examplesPerSecond,
+    seconds: result.seconds,
+    stoppedEarly: result.stoppedEarly,
+    backend: backend.name,
+    adapter: backend.adapter,
+    out: options.out ?? null,
+  };
+  if (options.json) {
+    printJson(summary);
+    return;
+  }
+  process.stdout.write(
+    [
+      `model ${summary.model} on ${describeAdapter(backend)}`,
+      ...result.epochs.map((epoch) => `epoch ${epoch.epoch + 1}  loss ${epoch.loss.toFixed(4)}  ${epoch.seconds.toFixed(1)} s${epoch.metrics ? `  ${formatMetrics(epoch.metrics).replace(/\n/g, '; ')}` : ''}`),
+      `final: ${formatMetrics(result.finalMetrics) || 'no evaluation data'}`,
+      `${result.examples} examples in ${result.trainSeconds.toFixed(1)} s of training: ${Math.round(result.examplesPerSecond)} examples/s; ${result.seconds.toFixed(1)} s in all`,
+    ].join('\n') + '\n',
+  );
+}
+
+interface EvalCliOptions extends BackendOptions {
+  model: string;
+  data: string;
+  batchSize: string;
+  skipBadRows?: boolean;
+  json?: boolean;
+  out?: string;
+}
+
+async function loadForRows(options: EvalCliOptions): Promise<{ backend: Backend; model: WideAndDeep; data: SparseBatch }> {
+  const backend = await initBackend(options);
+  const { model, config } = loadModel(options.model, backend.name as BackendName);
+  const source = csvSource(config.data.schema, options.data);
+  const data = await encodeSource(source, new Encoder(config.data, source.columns), options.skipBadRows ?? false, options.data);
+  return { backend, model, data };
+}
+
+/** Adds `sparrow eval` and `sparrow predict`. */
+export function registerEvalPredict(program: Command): void {
+  const evalCommand = program
+    .command('eval')
+    .description('evaluate a saved model on a CSV file: AUC, accuracy at 0.5, log loss and calibration per task')
+    .requiredOption('--model <dir>', 'checkpoint directory written by sparrow train --out')
+    .requiredOption('--data <csv>', 'data with labels, in the format the model was trained on')
+    .option('--batch-size <n>', 'rows per forward pass', '4096')
+    .option('--skip-bad-rows', 'skip and count bad CSV rows instead of stopping at the first one')
+    .option('--json', 'print one JSON object as the last line');
+  addBackendOptions(evalCommand).action(async (options: EvalCliOptions) => {
+    const { backend, model, data } = await loadForRows(options);
+    const metrics = await evaluate(model, data, { batchSize: parseInteger(options.batchSize, '--batch-size', 1), backend: backend.name as BackendName });
+    if (options.json) printJson({ metrics: metricsForJson(metrics), rows: data.size, backend: backend.name, adapter: backend.adapter });
+    else process.stdout.write(`${formatMetrics(metrics)}\n`);
+  });
+
+  const predictCommand = program
+    .command('predict')
+    .description('score raw CSV rows with a saved model: one column per task (probability for binary tasks)')
+    .requiredOption('--model <dir>', 'checkpoint directory written by sparrow train --out')
+    .requiredOption('--data <csv>', 'rows to score, in the format the model was trained on')
+    .option('--out <csv>', 'write the scores to this file (atomically) instead of stdout')
+    .option('--batch-size <n>', 'rows per forward pass', '4096')
+    .option('--skip-bad-rows', 'skip and count bad CSV rows instead of stopping at the first one')
+    .option('--json', 'print a JSON summary as the last line (with --out)');
+  addBackendOptions(predictCommand).action(async (options: EvalCliOptions) => {
+    const { backend, model, data } = await loadForRows(options);
+    const scores = await predict(model, data, { batchSize: parseInteger(options.batchSize, '--batch-size', 1), backend: backend.name as BackendName });
+    const tasks = Object.keys(scores);
+    const lines = [tasks.join(',')];
+    for (let row = 0; row < data.size; row++) lines.push(tasks.map((task) => String(scores[task][row])).join(','));
+    const text = `${lines.join('\n')}\n`;
+    if (options.out) {
+      const temp = join(dirname(options.out), `.${basename(options.out)}.${process.pid}.tmp`);
+      writeFileSync(temp, text);
+      renameSync(temp, options.out);
+      if (options.json) printJson({ rows: data.size, tasks, out: options.out, backend: backend.name, adapter: backend.adapter });
+      else process.stderr.write(`wrote ${data.size} scores to ${options.out}\n`);
+    } else {
+      process.stdout.write(text);
+      if (options.json) printJson({ rows: data.size, tasks, backend: backend.name, adapter: backend.adapter });
+    }
+  });
+}

@@ -1,0 +1,86 @@
+// Saves and loads a trained model: weights, optimizer state, fitted data state and configs.
+
+import type { BackendName } from '../backend/backend.js';
+import { layoutOf, type FittedState } from '../data/state.js';
+import { CheckpointError } from '../io/errors.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import type { HostTensor, TensorMap } from '../io/safetensors.js';
+import type { Optimizer, OptimizerStateDict } from '../optim/optimizer.js';
+import type { TrainState, TaskMetrics } from '../train/trainer.js';
+import { WideAndDeep, type ResolvedWideDeepConfig } from './wide-deep.js';
+
+/** What config.json of a Sparrow model checkpoint holds. */
+export interface ModelCheckpointConfig {
+  model: { type: 'wide-deep' } & ResolvedWideDeepConfig;
+  /** Schema, vocabularies, statistics and hash seed: enough to encode raw rows as in training. */
+  data: FittedState;
+  training?: {
+    options: Record<string, unknown>;
+    state: TrainState;
+    optimizer: Omit<OptimizerStateDict, 'tensors'>;
+  };
+  /** Metrics of the final evaluation of the training run, by task. */
+  metrics?: Record<string, TaskMetrics>;
+}
+
+export interface SaveModelOptions {
+  optimizer?: Optimizer;
+  training?: { options: Record<string, unknown>; state: TrainState };
+  metrics?: Record<string, TaskMetrics>;
+}
+
+/** Writes the checkpoint atomically: a crash leaves the previous checkpoint loadable. */
+export async function saveModel(directory: string, model: WideAndDeep, data: FittedState, options: SaveModelOptions = {}): Promise<void> {
+  const weights: TensorMap = {};
+  for (const [name, record] of Object.entries(await model.stateDict())) weights[name] = record as HostTensor;
+
+  let optimizerTensors: TensorMap | undefined;
+  let optimizerState: Omit<OptimizerStateDict, 'tensors'> | undefined;
+  if (options.optimizer) {
+    const { tensors, ...rest } = options.optimizer.stateDict();
+    optimizerState = rest;
+    optimizerTensors = {};
+    for (const [name, value] of Object.entries(tensors)) {
+      const data = value instanceof Float32Array ? value : ((await value.data()) as Float32Array);
+      const shape = value instanceof Float32Array ? [value.length] : [...value.shape];
+      optimizerTensors[name] = { dtype: 'f32', shape, data };
+    }
+  }
+
+  const config: ModelCheckpointConfig = {
+    model: { type: 'wide-deep', ...model.config },
+    data,
+    ...(options.training && optimizerState ? { training: { ...options.training, optimizer: optimizerState } } : {}),
+    ...(options.metrics ? { metrics: sanitizeMetrics(options.metrics) } : {}),
+  };
+  saveCheckpoint(directory, { weights, optimizer: optimizerTensors, config });
+}
+
+/** JSON has no NaN: metrics that are not numbers are stored as null. */
+function sanitizeMetrics(metrics: Record<string, TaskMetrics>): Record<string, TaskMetrics> {
+  return JSON.parse(JSON.stringify(metrics, (_key, value) => (typeof value === 'number' && !Number.isFinite(value) ? null : value)));
+}
+
+export interface LoadedModel {
+  model: WideAndDeep;
+  config: ModelCheckpointConfig;
+  optimizerTensors?: TensorMap;
+  directory: string;
+}
+
+/** Loads a checkpoint onto `backend`; every tensor must match the model config's shapes. */
+export function loadModel(directory: string, backend: BackendName, options: { optimizer?: boolean } = {}): LoadedModel {
+  const checkpoint = loadCheckpoint<ModelCheckpointConfig>(directory, { optimizer: options.optimizer ?? false });
+  const config = checkpoint.config;
+  if (config?.model?.type !== 'wide-deep' || config.data === undefined) {
+    throw new CheckpointError(checkpoint.directory, `config.json does not describe a Sparrow model (model.type "${config?.model?.type}")`);
+  }
+  const model = new WideAndDeep(layoutOf(config.data), config.model, backend);
+  try {
+    model.loadStateDict(checkpoint.weights as never);
+  } catch (error) {
+    model.dispose();
+    throw new CheckpointError(checkpoint.directory, (error as Error).message);
+  }
+  return { model, config, optimizerTensors: checkpoint.optimizer, directory: checkpoint.directory };
+}
