@@ -45,6 +45,8 @@ export interface TrainOptions {
   onEvaluate?: (event: EvaluationEvent) => void;
   /** Continue from this state (epoch and step within it) of an earlier run. */
   resume?: TrainState;
+  /** Stop after this many epochs (the schedule still spans `epochs`), e.g. to checkpoint and resume. */
+  stopAfterEpochs?: number;
 }
 
 export interface StepEvent {
@@ -153,7 +155,8 @@ export async function train(model: TrainableModel, optimizer: Optimizer, train: 
   };
 
   model.train();
-  for (let epoch = state.epoch; epoch < options.epochs && !result.stoppedEarly; epoch++) {
+  const lastEpoch = Math.min(options.epochs, options.stopAfterEpochs ?? options.epochs);
+  for (let epoch = state.epoch; epoch < lastEpoch && !result.stoppedEarly; epoch++) {
     const epochStart = performance.now();
     let lossSum = 0;
     let lossCount = 0;
