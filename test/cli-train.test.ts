@@ -1,0 +1,109 @@
+// The train, eval and predict commands end to end on a slice of UCI Adult.
+
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..');
+const cli = join(root, 'dist', 'cli.js');
+const dataDir = process.env.SPARROW_DATA_DIR ?? join(root, '..', 'shared', 'data');
+const adultTrain = join(dataDir, 'adult', 'adult.data');
+const adultTest = join(dataDir, 'adult', 'adult.test');
+const haveData = existsSync(adultTrain) && existsSync(adultTest);
+if (!haveData && process.env.CI === 'true') throw new Error(`UCI Adult not found under ${dataDir}; set SPARROW_DATA_DIR`);
+if (!haveData) console.warn(`skipped: UCI Adult not found under ${dataDir} (set SPARROW_DATA_DIR)`);
+
+const scratch = mkdtempSync(join(tmpdir(), 'sparrow-cli-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+async function sparrow(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
+    return { stdout, stderr, code: 0 };
+  } catch (error) {
+    const failed = error as { stdout: string; stderr: string; code: number };
+    return { stdout: failed.stdout, stderr: failed.stderr, code: failed.code };
+  }
+}
+
+function lastJson(stdout: string): Record<string, unknown> {
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+describe.runIf(haveData)('sparrow train, eval and predict on Adult', () => {
+  const trainSlice = join(scratch, 'adult-train.csv');
+  const testSlice = join(scratch, 'adult-test.csv');
+  const modelDir = join(scratch, 'model');
+
+  beforeAll(async () => {
+    // Build first, so the commands under test are the current sources.
+    await run(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root });
+    writeFileSync(trainSlice, readFileSync(adultTrain, 'utf8').split('\n').slice(0, 1500).join('\n') + '\n');
+    writeFileSync(testSlice, readFileSync(adultTest, 'utf8').split('\n').slice(0, 501).join('\n') + '\n');
+  });
+
+  let trainResult: Record<string, any>;
+
+  test('train writes a checkpoint and prints the JSON summary', async () => {
+    const result = await sparrow(['train', '--preset', 'adult', '--data', trainSlice, '--eval', testSlice, '--epochs', '2', '--out', modelDir, '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    trainResult = lastJson(result.stdout);
+    const income = trainResult.metrics.income;
+    for (const key of ['auc', 'accuracy', 'logloss']) expect(typeof income[key]).toBe('number');
+    expect(income.auc).toBeGreaterThan(0.75);
+    expect(trainResult.examplesPerSecond).toBeGreaterThan(0);
+    expect(trainResult.seconds).toBeGreaterThan(0);
+    expect(typeof trainResult.backend).toBe('string');
+    expect(trainResult.adapter).toBeTypeOf('object');
+    for (const file of ['config.json', 'model.safetensors', 'optimizer.safetensors']) expect(existsSync(join(modelDir, file))).toBe(true);
+  });
+
+  test('eval reproduces the final training metrics', async () => {
+    const result = await sparrow(['eval', '--model', modelDir, '--data', testSlice, '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const metrics = (lastJson(result.stdout).metrics as any).income;
+    const expected = trainResult.metrics.income;
+    for (const key of ['auc', 'accuracy', 'logloss']) expect(Math.abs(metrics[key] - expected[key])).toBeLessThanOrEqual(1e-6);
+  });
+
+  test('predict writes one probability per row', async () => {
+    const out = join(scratch, 'scores.csv');
+    const result = await sparrow(['predict', '--model', modelDir, '--data', testSlice, '--out', out]);
+    expect(result.code, result.stderr).toBe(0);
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('income');
+    expect(lines).toHaveLength(501);
+    for (const line of lines.slice(1)) {
+      const value = Number(line);
+      expect(value).toBeGreaterThanOrEqual(0);
+      expect(value).toBeLessThanOrEqual(1);
+    }
+  });
+
+  test('a bad CSV row names file, line and column; --skip-bad-rows counts it', async () => {
+    const bad = join(scratch, 'bad.csv');
+    const lines = readFileSync(testSlice, 'utf8').split('\n');
+    lines[5] = lines[5].replace(/^\d+/, 'forty');
+    writeFileSync(bad, lines.join('\n'));
+    const failed = await sparrow(['eval', '--model', modelDir, '--data', bad]);
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).toMatch(/bad\.csv.*line 6.*age.*forty/s);
+
+    const skipped = await sparrow(['eval', '--model', modelDir, '--data', bad, '--skip-bad-rows', '--json']);
+    expect(skipped.code, skipped.stderr).toBe(0);
+    expect(skipped.stderr).toMatch(/skipped 1 bad row/);
+    expect(lastJson(skipped.stdout).rows).toBe(499);
+  });
+
+  test('a missing model directory is a clear error', async () => {
+    const result = await sparrow(['eval', '--model', join(scratch, 'no-model'), '--data', testSlice]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/no-model/);
+  });
+});
