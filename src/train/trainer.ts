@@ -34,7 +34,7 @@ export interface TrainOptions {
   evalEvery?: number | 'epoch';
   /** Stop when the first task's metric has not improved for `patience` evaluations. */
   earlyStopping?: { metric: 'auc' | 'logloss'; patience: number };
-  /** Scales every group's base learning rate by step (default constant). */
+  /** Scales the base learning rate of every group except FTRL ones by step (default constant). */
   schedule?: Schedule;
   /** Read the loss back every this many steps for progress reports (default 20). */
   lossEvery?: number;
@@ -167,7 +167,10 @@ export async function train(model: TrainableModel, optimizer: Optimizer, train: 
         continue;
       }
       const factor = scheduleFactor(options.schedule, state.globalStep, totalSteps);
-      optimizer.groups.forEach((group, g) => (group.lr = baseRates[g] * factor));
+      // FTRL recomputes its weights from z and n with the current alpha (w is proportional to
+      // alpha), so a decayed alpha would shrink every weight toward 0. It keeps its own
+      // per-coordinate decay instead of the schedule.
+      optimizer.groups.forEach((group, g) => (group.lr = group.config.kind === 'ftrl' ? baseRates[g] : baseRates[g] * factor));
 
       const stepStart = performance.now();
       const loss = tidy(() => {

@@ -50,6 +50,20 @@ describe('learning', () => {
   }
 });
 
+describe('schedules', () => {
+  test('cosine decay leaves FTRL weights in place', async () => {
+    const backend = sp.getBackend().name;
+    const model = new WideAndDeep(data.trainSet.layout, { kind: 'wide', seed: 2 }, backend);
+    const optimizer = new sp.Optimizer([{ name: 'wide', params: model.parameterParts().wide, optimizer: { kind: 'ftrl' }, lr: 0.5 }]);
+    const result = await train(model, optimizer, data.trainSet, { epochs: 2, batchSize: 128, seed: 1, backend, schedule: { kind: 'cosine' } }, data.testSet);
+    // FTRL's weights are proportional to alpha: decayed to 0 they would all be 0 and the log
+    // loss log(2) = 0.693. The schedule must not touch FTRL groups.
+    expect(optimizer.groups[0].lr).toBe(0.5);
+    expect(result.finalMetrics!.consumed.logloss).toBeLessThan(0.6);
+    model.dispose();
+  });
+});
+
 describe('backends agree', () => {
   test('one training step gives the same weights on CPU and WebGPU', async () => {
     if (!backends.includes('webgpu')) return;
