@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { getWebGPUBackend, init } from '../backend/registry.js';
 import type { Backend } from '../backend/backend.js';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../backend/webgpu/discovery.js';
+import { registerDemo } from './demo.js';
 import { registerDescribe } from './describe.js';
 import { registerEvalPredict, registerTrain } from './train.js';
 
@@ -96,6 +97,7 @@ program
 registerDescribe(program);
 registerTrain(program);
 registerEvalPredict(program);
+registerDemo(program);
 try {
   await program.parseAsync(process.argv);
   // Dawn's threads keep the process alive after the work is done.

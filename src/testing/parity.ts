@@ -30,7 +30,8 @@ export interface ParityOptions {
  * SPARROW_REQUIRE_WEBGPU=1 a missing adapter throws instead of being skipped.
  */
 export async function testBackends(): Promise<BackendName[]> {
-  await init({ backend: process.env.SPARROW_REQUIRE_WEBGPU === '1' ? 'webgpu' : 'auto' });
+  // Without a requirement, SPARROW_BACKEND (or auto) decides.
+  await init({ backend: process.env.SPARROW_REQUIRE_WEBGPU === '1' ? 'webgpu' : undefined });
   return getWebGPUBackend() ? ['cpu', 'webgpu'] : ['cpu'];
 }
 

@@ -61,20 +61,31 @@ describe('foodio', () => {
     expect(targeted / rows.length).toBeCloseTo(0.5, 1);
   });
 
-  test('held-out pairs occur only in the test part', async () => {
+  test('held-out items meet exploratory queries only in the test part', async () => {
     const train = await collectRows(new Foodio({ rows: 4000, seed: 2, part: 'train' }).source(), new BadRows(false));
     const testRows = await collectRows(new Foodio({ rows: 4000, seed: 2, part: 'test' }).source(), new BadRows(false));
     expect(train.filter((row) => row[columns.pair_in_train] === '0').length).toBe(0);
     const unseen = testRows.filter((row) => row[columns.pair_in_train] === '0');
     expect(unseen.length).toBeGreaterThan(100);
 
-    // An unseen pair is an exploratory query with an item of its category that never appears with it in training.
+    // An unseen pair is an exploratory query with a held-out item, which no exploratory row of the train part shows.
+    const trainExploratoryItems = new Set(train.filter((row) => row[columns.query_kind] === 'exploratory').map((row) => row[columns.item]));
     const trainPairs = new Set(train.map((row) => `${row[columns.query]}\u0000${row[columns.item]}`));
     for (const row of unseen) {
       expect(row[columns.query_kind]).toBe('exploratory');
-      expect(row[columns.relevant]).toBe('1');
+      expect(trainExploratoryItems.has(row[columns.item])).toBe(false);
       expect(trainPairs.has(`${row[columns.query]}\u0000${row[columns.item]}`)).toBe(false);
     }
+
+    // Held-out items are shown for their own category and for others, so both classes occur.
+    const relevantUnseen = unseen.filter((row) => row[columns.relevant] === '1').length;
+    expect(relevantUnseen).toBeGreaterThan(20);
+    expect(unseen.length - relevantUnseen).toBeGreaterThan(20);
+
+    // They still appear with targeted queries in training.
+    const heldOutItems = new Set(unseen.map((row) => row[columns.item]));
+    const targetedItems = new Set(train.filter((row) => row[columns.query_kind] === 'targeted').map((row) => row[columns.item]));
+    for (const item of heldOutItems) expect(targetedItems.has(item)).toBe(true);
   });
 
   test('consumption rates match the options', async () => {
@@ -92,7 +103,7 @@ describe('foodio', () => {
     const { state } = await fit(foodioSchema, source);
     const batch = await encodeAll(source, new Encoder(state, source.columns));
     expect(batch.size).toBe(500);
-    expect(batch.layout.fields.map((field) => `${field.name}:${field.feeds}`)).toEqual(['query:both', 'item:both', 'item_category:deep', 'query-x-item:wide']);
+    expect(batch.layout.fields.map((field) => `${field.name}:${field.feeds}`)).toEqual(['query:both', 'item:wide', 'item_category:deep', 'query-x-item:wide']);
     expect(Math.max(...batch.fields['query-x-item'].ids)).toBeLessThan(16384);
   });
 });

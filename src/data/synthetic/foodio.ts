@@ -15,7 +15,7 @@ export interface FoodioOptions {
   /** Number of rows; default 20,000. */
   rows?: number;
   seed?: number;
-  /** train: held-out pairs never appear; test: all pairs can appear. Default train. */
+  /** train: held-out items never appear with an exploratory query; test: they can. Default train. */
   part?: 'train' | 'test';
   /** Number of categories, 2 to 16; default 8. */
   categories?: number;
@@ -23,7 +23,7 @@ export interface FoodioOptions {
   itemsPerCategory?: number;
   /** Share of rows with a targeted query; default 0.5. */
   targetedShare?: number;
-  /** Share of items held out from their category's exploratory query in training; default 0.25. */
+  /** Share of items held out from every exploratory query in training; default 0.25. */
   holdoutFraction?: number;
   /** Probability of consumption when the item satisfies the query; default 0.9. */
   consumeRelevant?: number;
@@ -36,13 +36,14 @@ export const FOODIO_COLUMNS = ['query', 'query_kind', 'item', 'item_category', '
 /**
  * Structure of foodio (docs/datasets.md states it in full). Item k of category c is named
  * "c/k". A targeted query "order c/k" is satisfied by item c/k only; an exploratory query
- * "c" by every item of category c. Each category holds out a seeded subset of its items
- * from its exploratory query in the train part, so the test part has exploratory pairs that
- * never occur in training. `relevant` is the truth; `consumed`, the label, is a noisy draw.
+ * "c" by every item of category c. A seeded subset of the items never appears with any
+ * exploratory query in the train part (only with targeted ones), so the test part has
+ * exploratory pairs, relevant and irrelevant, that never occur in training.
+ * `relevant` is the truth; `consumed`, the label, is a noisy draw.
  */
 export class Foodio {
   readonly options: Required<FoodioOptions>;
-  /** Per item: whether the pair (its category's exploratory query, item) is held out of training. */
+  /** Per item: whether the item is held out of the exploratory rows of the train part. */
   readonly heldOut: boolean[];
   /** Per item: its price, drawn once per seed. */
   readonly prices: number[];
@@ -107,15 +108,13 @@ export class Foodio {
       kind = 'exploratory';
       const category = random.int(o.categories);
       query = CATEGORY_NAMES[category];
-      if (random.chance(0.5)) {
-        item = category * perCategory + random.int(perCategory);
-        // In training, redraw held-out items of the category; item 0 of a category is never held out.
-        while (o.part === 'train' && this.heldOut[item]) item = category * perCategory + random.int(perCategory);
-      } else {
-        item = this.outsideCategory(category, random);
-      }
+      const inCategory = random.chance(0.5);
+      const draw = () => (inCategory ? category * perCategory + random.int(perCategory) : this.outsideCategory(category, random));
+      item = draw();
+      // In training, redraw held-out items; item 0 of a category is never held out, so this ends.
+      while (o.part === 'train' && this.heldOut[item]) item = draw();
       relevant = this.categoryOf(item) === category;
-      pairInTrain = !(relevant && this.heldOut[item]);
+      pairInTrain = !this.heldOut[item];
     }
 
     const consumed = random.chance(relevant ? o.consumeRelevant : o.consumeIrrelevant);
@@ -145,9 +144,10 @@ export class Foodio {
 }
 
 /**
- * The foodio schema: query and item feed both parts, the item's category feeds only the deep
- * part (so the wide part cannot generalize by category), and the query x item cross feeds the
- * wide part. query_kind, relevant and pair_in_train are for evaluation, not features.
+ * The foodio schema. The wide part gets the ids: query, item and the query x item cross,
+ * which memorizes pairs. The deep part gets the query and the item's attributes (category,
+ * price) but not the item id, so it scores a pair never seen in training by the item's
+ * category, as it would score a new dish. query_kind, relevant and pair_in_train are for evaluation, not features.
  */
 export const foodioSchema: Schema = {
   name: 'foodio',
@@ -156,7 +156,7 @@ export const foodioSchema: Schema = {
   hashSeed: 0,
   features: [
     { name: 'query', type: 'categorical', feeds: 'both', embeddingDim: 8 },
-    { name: 'item', type: 'categorical', feeds: 'both', embeddingDim: 8 },
+    { name: 'item', type: 'categorical', feeds: 'wide' },
     { name: 'item_category', type: 'categorical', feeds: 'deep', embeddingDim: 8 },
     { name: 'price', type: 'numeric', normalize: 'standardize', feeds: 'deep' },
     { name: 'query-x-item', type: 'cross', features: ['query', 'item'], buckets: 16384, feeds: 'wide' },
