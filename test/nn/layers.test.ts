@@ -128,3 +128,35 @@ describe('state dicts', () => {
     );
   });
 });
+
+describe('EmbeddingBag', () => {
+  test('pools each field and gives row-sparse gradients', async () => {
+    for (const backend of backends) {
+      const bag = new sp.nn.EmbeddingBag(
+        [
+          { name: 'user', rows: 5 },
+          { name: 'genres', rows: 4 },
+        ],
+        3,
+        { pooling: 'sum', init: { kind: 'values', values: Array.from({ length: 27 }, (_, i) => i) }, backend },
+      );
+      // Two rows: user ids [1], [4]; genre bags [0, 2] and [] (empty).
+      const batch = bag.batch({ user: { ids: [1, 4], offsets: [0, 1, 2] }, genres: { ids: [0, 2], offsets: [0, 2, 2] } });
+      const pooled = bag.forward(batch);
+      expect(pooled.shape).toEqual([2, 2, 3]);
+      // Genre rows start after the 5 user rows: genre 0 is row 5 (15, 16, 17), genre 2 is row 7 (21, 22, 23).
+      expect(Array.from(await pooled.data())).toEqual([3, 4, 5, 36, 38, 40, 12, 13, 14, 0, 0, 0]);
+
+      sp.sum(pooled).backward();
+      const grad = bag.table.shards[0].sparseGrad!;
+      const rows = Array.from(await grad.rows.data()).filter((row) => row !== sp.PADDING_ROW);
+      expect(rows).toEqual([1, 4, 5, 7]);
+      expect(bag.table.shards[0].grad).toBeNull();
+    }
+  });
+
+  test('rejects an id outside its field before upload', () => {
+    const bag = new sp.nn.EmbeddingBag([{ name: 'user', rows: 5 }], 2, { backend: 'cpu' });
+    expect(() => bag.batch({ user: { ids: [5], offsets: [0, 1] } })).toThrow(/user.*5/);
+  });
+});
