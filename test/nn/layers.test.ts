@@ -16,10 +16,12 @@ describe('Linear', () => {
       const y = layer.forward(x);
       const manual = sp.tanh(sp.add(sp.matmul(x, layer.weight), layer.bias!));
       const [got, expected] = [Array.from(await y.data()), Array.from(await manual.data())];
-      got.forEach((value, i) => expect(value).toBeCloseTo(expected[i], 5));
+      // The fused kernel and the separate tanh op use different exp-based formulas; WGSL's exp
+      // may be off by a few ulps per unit of |x| (SwiftShader is off by about 1e-4 here).
+      got.forEach((value, i) => expect(Math.abs(value - expected[i])).toBeLessThan(2e-4));
       results.push(got);
     }
-    if (results.length === 2) results[0].forEach((value, i) => expect(results[1][i]).toBeCloseTo(value, 4));
+    if (results.length === 2) results[0].forEach((value, i) => expect(Math.abs(results[1][i] - value)).toBeLessThan(2e-4));
   });
 
   test('parameters are named and require gradients', () => {
