@@ -14,9 +14,10 @@ import { Encoder } from '../data/encode.js';
 import { fit } from '../data/fit.js';
 import { PRESETS } from '../data/presets/index.js';
 import { csvSource, type RowSource } from '../data/source.js';
-import type { SparseBatch } from '../data/batch.js';
+import { selectRows, type SparseBatch } from '../data/batch.js';
 import type { FittedState } from '../data/state.js';
-import { loadModel, saveModel } from '../models/checkpoint.js';
+import { loadModel, saveModel, type SavedModel } from '../models/checkpoint.js';
+import { MULTI_TASK_KINDS, MultiTaskModel, meanGateWeights, type MultiTaskConfig, type MultiTaskKind } from '../models/multitask.js';
 import { WideAndDeep, type WideDeepKind } from '../models/wide-deep.js';
 import { OPTIMIZER_KINDS, type OptimizerConfig, type OptimizerKind } from '../optim/config.js';
 import { Optimizer, type ParamGroupOptions } from '../optim/optimizer.js';
@@ -25,7 +26,7 @@ import { addBackendOptions, initBackend, parseInteger, parsePositive, parseSizes
 
 /** Defaults of `sparrow train`; see docs/training.md for why they differ from the original paper's optimizers. */
 export const TRAIN_DEFAULTS = {
-  model: 'wide-deep' as WideDeepKind,
+  model: 'wide-deep' as WideDeepKind | MultiTaskKind,
   epochs: 5,
   batchSize: 256,
   hidden: [256, 128],
@@ -36,14 +37,35 @@ export const TRAIN_DEFAULTS = {
   l1: 0,
   schedule: 'cosine' as 'cosine' | 'constant',
   seed: 1,
+  experts: 8,
+  expertHidden: [16],
+  towerHidden: [8],
+  gateDropout: 0.1,
+  biasHidden: [8],
+  biasDropout: 0.1,
 };
+
+/** Evaluation rows on which `sparrow train` measures the mean gate weights after each evaluation. */
+const GATE_REPORT_ROWS = 10_000;
 
 interface TrainCliOptions extends BackendOptions {
   preset?: string;
   schema?: string;
   data?: string;
   eval?: string;
-  model: WideDeepKind;
+  model: WideDeepKind | MultiTaskKind;
+  experts: string;
+  expertHidden: string;
+  towerHidden: string;
+  sharedHidden?: string;
+  bottomHidden?: string;
+  gateDropout: string;
+  taskWeights?: string;
+  wideTasks?: string;
+  biasTower?: boolean;
+  biasTasks?: string;
+  biasHidden: string;
+  biasDropout: string;
   epochs: string;
   batchSize: string;
   hidden: string;
@@ -90,6 +112,67 @@ function formatMetrics(metrics: Record<string, TaskMetrics> | undefined): string
     .join('\n');
 }
 
+/** Parses a possibly empty comma-separated list of sizes: "" or "none" is []. */
+function parseOptionalSizes(value: string, name: string): number[] {
+  return value.trim() === '' || value.trim() === 'none' ? [] : parseSizes(value, name);
+}
+
+function parseRate(value: string, name: string): number {
+  const rate = Number(value);
+  if (!(rate >= 0 && rate < 1)) throw new Error(`${name}: invalid value "${value}"; expected a rate in [0, 1)`);
+  return rate;
+}
+
+function parseNames(value: string): string[] {
+  return value.split(',').map((name) => name.trim()).filter((name) => name !== '');
+}
+
+/** Parses "income=1,never_married=0.5" into weights by task name. */
+function parseTaskWeights(value: string): Record<string, number> {
+  const weights: Record<string, number> = {};
+  for (const part of parseNames(value)) {
+    const [name, weight, extra] = part.split('=').map((item) => item.trim());
+    const parsed = Number(weight);
+    if (!name || extra !== undefined || weight === undefined || weight === '' || !Number.isFinite(parsed) || parsed < 0) {
+      throw new Error(`--task-weights: invalid entry "${part}"; expected task=weight pairs such as income=1,never_married=0.5`);
+    }
+    weights[name] = parsed;
+  }
+  return weights;
+}
+
+/** Builds the multi-task model config from the command-line options. */
+function multiTaskConfig(options: TrainCliOptions, kind: MultiTaskKind, dropout: number, seed: number): MultiTaskConfig {
+  const config: MultiTaskConfig = {
+    kind,
+    experts: parseInteger(options.experts, '--experts', 1),
+    expertHidden: parseSizes(options.expertHidden, '--expert-hidden'),
+    towerHidden: parseOptionalSizes(options.towerHidden, '--tower-hidden'),
+    sharedHidden: options.sharedHidden === undefined ? [] : parseOptionalSizes(options.sharedHidden, '--shared-hidden'),
+    gateDropout: parseRate(options.gateDropout, '--gate-dropout'),
+    dropout,
+    biasHidden: parseOptionalSizes(options.biasHidden, '--bias-hidden'),
+    biasDropout: parseRate(options.biasDropout, '--bias-dropout'),
+    seed,
+  };
+  if (options.bottomHidden !== undefined) config.bottomHidden = parseOptionalSizes(options.bottomHidden, '--bottom-hidden');
+  if (options.taskWeights !== undefined) config.taskWeights = parseTaskWeights(options.taskWeights);
+  if (options.wideTasks !== undefined) config.wideTasks = parseNames(options.wideTasks);
+  if (options.biasTower === false) {
+    if (options.biasTasks !== undefined) throw new Error('--bias-tasks: cannot be combined with --no-bias-tower');
+    config.biasTasks = [];
+  } else if (options.biasTasks !== undefined) {
+    config.biasTasks = parseNames(options.biasTasks);
+  }
+  return config;
+}
+
+function formatGates(weights: Record<string, number[]>): string {
+  return Object.entries(weights)
+    .map(([task, values]) => `${task} [${values.map((value) => value.toFixed(2)).join(' ')}]`)
+    .join('; ');
+}
+
 async function encodeSource(source: RowSource, encoder: Encoder, skipBadRows: boolean, what: string): Promise<SparseBatch> {
   const badRows = new BadRows(skipBadRows);
   const batch = await encodeAll(source, encoder, badRows);
@@ -101,16 +184,33 @@ async function encodeSource(source: RowSource, encoder: Encoder, skipBadRows: bo
 export function registerTrain(program: Command): void {
   const command = program
     .command('train')
-    .description('train a wide, deep or wide & deep model on a CSV file, evaluate it and save it')
+    .description('train a wide & deep or multi-task model on a CSV file, evaluate it and save it')
     .option('--preset <name>', `schema preset: ${Object.keys(PRESETS).join(', ')}`)
     .option('--schema <file>', 'schema JSON file for any CSV (replaces the preset\'s schema)')
     .option('--data <csv>', 'training data (.csv or .gz); default: the preset\'s training file under SPARROW_DATA_DIR, or its generator')
     .option('--eval <csv>', 'evaluation data; default: the preset\'s test file, or the test or validation part of --split')
-    .addOption(new Option('--model <kind>', 'model: wide (linear over sparse features and crosses), deep (embeddings + MLP) or wide-deep').choices(['wide', 'deep', 'wide-deep']).default(TRAIN_DEFAULTS.model))
+    .addOption(
+      new Option('--model <kind>', 'model: wide (linear over sparse features and crosses), deep (embeddings + MLP), wide-deep, or a multi-task model: shared-bottom, omoe (one gate) or mmoe (one gate per task)')
+        .choices(['wide', 'deep', 'wide-deep', ...MULTI_TASK_KINDS])
+        .default(TRAIN_DEFAULTS.model),
+    )
     .option('--epochs <n>', 'passes over the training data', String(TRAIN_DEFAULTS.epochs))
     .option('--batch-size <n>', 'rows per training step', String(TRAIN_DEFAULTS.batchSize))
     .option('--hidden <sizes>', 'hidden layer sizes of the deep part, comma-separated', TRAIN_DEFAULTS.hidden.join(','))
     .option('--dropout <rate>', 'dropout rate after each hidden layer, in [0, 1)', '0')
+    .option('--experts <n>', 'omoe, mmoe: number of experts', String(TRAIN_DEFAULTS.experts))
+    .option('--expert-hidden <sizes>', 'omoe, mmoe: hidden layer sizes of each expert, comma-separated', TRAIN_DEFAULTS.expertHidden.join(','))
+    .option('--tower-hidden <sizes>', 'multi-task: hidden layer sizes of each task tower before its one-output head ("none" for a head only)', TRAIN_DEFAULTS.towerHidden.join(','))
+    .option('--shared-hidden <sizes>', 'multi-task: hidden layers shared below the experts, gates or bottom (default none)')
+    .option('--bottom-hidden <sizes>', 'shared-bottom: hidden layer sizes of the shared MLP (default: one layer sized to match MMoE\'s parameter count)')
+    .option('--gate-dropout <rate>', 'omoe, mmoe: probability of zeroing an expert\'s gate weight in training, then renormalizing', String(TRAIN_DEFAULTS.gateDropout))
+    .option('--task-weights <pairs>', 'multi-task: loss weight per task, such as income=1,never_married=0.5 (default 1 each)')
+    .option('--wide-tasks <names>', 'multi-task: tasks that get the logit of a wide part over the wide and both fields, comma-separated (default none)')
+    .option('--bias-tower', 'multi-task: add the bias tower (the default when the schema has bias features)')
+    .option('--no-bias-tower', 'multi-task: train without the bias tower')
+    .option('--bias-tasks <names>', 'multi-task: tasks whose training logits get the bias tower\'s logit (default: every binary task)')
+    .option('--bias-hidden <sizes>', 'multi-task: hidden layer sizes of the bias tower ("none" for a linear tower)', TRAIN_DEFAULTS.biasHidden.join(','))
+    .option('--bias-dropout <rate>', 'multi-task: probability of dropping a bias feature of a row in training', String(TRAIN_DEFAULTS.biasDropout))
     .addOption(new Option('--wide-optimizer <kind>', 'optimizer of the wide part').choices([...OPTIMIZER_KINDS]).default(TRAIN_DEFAULTS.wideOptimizer))
     .addOption(new Option('--deep-optimizer <kind>', 'optimizer of the deep part').choices([...OPTIMIZER_KINDS]).default(TRAIN_DEFAULTS.deepOptimizer))
     .option('--wide-lr <rate>', 'learning rate of the wide part (alpha for FTRL)', String(TRAIN_DEFAULTS.wideLr))
@@ -159,7 +259,18 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
   const evalSet = evalSource ? await encodeSource(evalSource, new Encoder(state, evalSource.columns), options.skipBadRows ?? false, evalSource.name) : undefined;
   log(`training rows ${trainSet.size}${evalSet ? `, evaluation rows ${evalSet.size}` : ''}; backend ${describeAdapter(backend)}`);
 
-  const model = resumed?.model ?? new WideAndDeep(trainSet.layout, { kind: options.model, hidden, dropout, seed }, backendName);
+  const multiTask = (MULTI_TASK_KINDS as readonly string[]).includes(options.model);
+  let model: SavedModel;
+  if (resumed) {
+    model = resumed.model;
+  } else if (multiTask) {
+    model = new MultiTaskModel(trainSet.layout, multiTaskConfig(options, options.model as MultiTaskKind, dropout, seed), backendName);
+  } else {
+    model = new WideAndDeep(trainSet.layout, { kind: options.model as WideDeepKind, hidden, dropout, seed }, backendName);
+  }
+  if (options.biasTower === true && model instanceof MultiTaskModel && model.biasTower === null) {
+    throw new Error('--bias-tower: the data has no bias features; mark fields or numeric columns with feeds "bias" in the schema');
+  }
   const parts = model.parameterParts();
   const groups: ParamGroupOptions[] = [];
   if (Object.keys(parts.wide).length > 0) groups.push({ name: 'wide', params: parts.wide, optimizer: optimizerConfig(options.wideOptimizer, l1), lr: wideLr });
@@ -172,6 +283,9 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
   const schedule: Schedule = options.schedule === 'cosine' ? { kind: 'cosine' } : { kind: 'constant' };
   const bar = options.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'epoch {epoch} [{bar}] {percentage}% | {value}/{total} steps | {eps} examples/s | loss {loss}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;
   let lastLoss = 'n/a';
+  const gates: { epoch: number; step: number; weights: Record<string, number[]> }[] = [];
+  const gateRows = evalSet ? Array.from({ length: Math.min(evalSet.size, GATE_REPORT_ROWS) }, (_, i) => i) : [];
+  const gateData = evalSet && model instanceof MultiTaskModel && model.expertCount > 0 ? selectRows(evalSet, gateRows) : undefined;
   const trainOptions = {
     epochs,
     batchSize,
@@ -188,8 +302,12 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
       bar.update(event.step, { epoch: event.epoch + 1, eps: Math.round(event.examplesPerSecond), loss: lastLoss });
       if (event.step === event.stepsPerEpoch) bar.stop();
     },
-    onEvaluate: (event: { epoch: number; metrics: Record<string, TaskMetrics> }) => {
+    onEvaluate: async (event: { epoch: number; step: number; metrics: Record<string, TaskMetrics> }) => {
       log(`epoch ${event.epoch + 1}: ${formatMetrics(event.metrics).replace(/\n/g, '; ')}`);
+      if (gateData && model instanceof MultiTaskModel) {
+        const weights = await meanGateWeights(model, gateData);
+        if (weights) gates.push({ epoch: event.epoch + 1, step: event.step, weights });
+      }
     },
   };
   const result = await train(model, optimizer, trainSet, trainOptions, evalSet);
@@ -198,7 +316,10 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
   if (options.out) {
     await saveModel(options.out, model, state, {
       optimizer,
-      training: { options: { model: options.model, epochs, batchSize, hidden, dropout, seed, schedule: options.schedule, wideOptimizer: options.wideOptimizer, deepOptimizer: options.deepOptimizer, wideLr, deepLr, l1 }, state: result.state },
+      training: {
+        options: { model: options.model, epochs, batchSize, ...(multiTask ? {} : { hidden }), dropout, seed, schedule: options.schedule, wideOptimizer: options.wideOptimizer, deepOptimizer: options.deepOptimizer, wideLr, deepLr, l1 },
+        state: result.state,
+      },
       metrics: result.finalMetrics,
     });
     log(`saved the model to ${options.out}`);
@@ -212,6 +333,7 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
     examplesPerSecond: result.examplesPerSecond,
     seconds: result.seconds,
     stoppedEarly: result.stoppedEarly,
+    ...(model instanceof MultiTaskModel ? { gates } : {}),
     backend: backend.name,
     adapter: backend.adapter,
     out: options.out ?? null,
@@ -225,6 +347,9 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
       `model ${summary.model} on ${describeAdapter(backend)}`,
       ...result.epochs.map((epoch) => `epoch ${epoch.epoch + 1}  loss ${epoch.loss.toFixed(4)}  ${epoch.seconds.toFixed(1)} s${epoch.metrics ? `  ${formatMetrics(epoch.metrics).replace(/\n/g, '; ')}` : ''}`),
       `final: ${formatMetrics(result.finalMetrics) || 'no evaluation data'}`,
+      ...(gates.length > 0
+        ? [`mean gate weight per expert, first evaluation: ${formatGates(gates[0].weights)}`, `mean gate weight per expert, last evaluation: ${formatGates(gates[gates.length - 1].weights)}`]
+        : []),
       `${result.examples} examples in ${result.trainSeconds.toFixed(1)} s of training: ${Math.round(result.examplesPerSecond)} examples/s; ${result.seconds.toFixed(1)} s in all`,
     ].join('\n') + '\n',
   );
@@ -239,7 +364,7 @@ interface EvalCliOptions extends BackendOptions {
   out?: string;
 }
 
-async function loadForRows(options: EvalCliOptions): Promise<{ backend: Backend; model: WideAndDeep; data: SparseBatch }> {
+async function loadForRows(options: EvalCliOptions): Promise<{ backend: Backend; model: SavedModel; data: SparseBatch }> {
   const backend = await initBackend(options);
   const { model, config } = loadModel(options.model, backend.name as BackendName);
   const source = csvSource(config.data.schema, options.data);

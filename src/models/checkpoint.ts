@@ -7,11 +7,25 @@ import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import type { HostTensor, TensorMap } from '../io/safetensors.js';
 import type { Optimizer, OptimizerStateDict } from '../optim/optimizer.js';
 import type { TrainState, TaskMetrics } from '../train/trainer.js';
+import { MultiTaskModel } from './multitask.js';
+import type { ResolvedMultiTaskConfig } from './multitask-config.js';
 import { WideAndDeep, type ResolvedWideDeepConfig } from './wide-deep.js';
+
+/** The model part of config.json: the architecture type and its resolved config. */
+export type ModelTypeConfig = ({ type: 'wide-deep' } & ResolvedWideDeepConfig) | ({ type: 'multitask' } & ResolvedMultiTaskConfig);
+
+/** A serving score over the task predictions: the weighted sum of p_k, or the product of p_k^w_k. */
+export interface ScoreConfig {
+  kind: 'sum' | 'product';
+  weights: Record<string, number>;
+}
+
+/** A model that a checkpoint can hold. */
+export type SavedModel = WideAndDeep | MultiTaskModel;
 
 /** What config.json of a Sparrow model checkpoint holds. */
 export interface ModelCheckpointConfig {
-  model: { type: 'wide-deep' } & ResolvedWideDeepConfig;
+  model: ModelTypeConfig;
   /** Schema, vocabularies, statistics and hash seed: enough to encode raw rows as in training. */
   data: FittedState;
   training?: {
@@ -21,16 +35,20 @@ export interface ModelCheckpointConfig {
   };
   /** Metrics of the final evaluation of the training run, by task. */
   metrics?: Record<string, TaskMetrics>;
+  /** Serving score over the task predictions, when one was set. */
+  score?: ScoreConfig;
 }
 
 export interface SaveModelOptions {
   optimizer?: Optimizer;
   training?: { options: Record<string, unknown>; state: TrainState };
   metrics?: Record<string, TaskMetrics>;
+  /** Stored verbatim as `score` in config.json. */
+  score?: ScoreConfig;
 }
 
 /** Writes the checkpoint atomically: a crash leaves the previous checkpoint loadable. */
-export async function saveModel(directory: string, model: WideAndDeep, data: FittedState, options: SaveModelOptions = {}): Promise<void> {
+export async function saveModel(directory: string, model: SavedModel, data: FittedState, options: SaveModelOptions = {}): Promise<void> {
   const weights: TensorMap = {};
   for (const [name, record] of Object.entries(await model.stateDict())) weights[name] = record as HostTensor;
 
@@ -48,10 +66,11 @@ export async function saveModel(directory: string, model: WideAndDeep, data: Fit
   }
 
   const config: ModelCheckpointConfig = {
-    model: { type: 'wide-deep', ...model.config },
+    model: model instanceof MultiTaskModel ? { type: 'multitask', ...model.config } : { type: 'wide-deep', ...model.config },
     data,
     ...(options.training && optimizerState ? { training: { ...options.training, optimizer: optimizerState } } : {}),
     ...(options.metrics ? { metrics: sanitizeMetrics(options.metrics) } : {}),
+    ...(options.score ? { score: options.score } : {}),
   };
   saveCheckpoint(directory, { weights, optimizer: optimizerTensors, config });
 }
@@ -62,7 +81,7 @@ function sanitizeMetrics(metrics: Record<string, TaskMetrics>): Record<string, T
 }
 
 export interface LoadedModel {
-  model: WideAndDeep;
+  model: SavedModel;
   config: ModelCheckpointConfig;
   optimizerTensors?: TensorMap;
   directory: string;
@@ -72,10 +91,17 @@ export interface LoadedModel {
 export function loadModel(directory: string, backend: BackendName, options: { optimizer?: boolean } = {}): LoadedModel {
   const checkpoint = loadCheckpoint<ModelCheckpointConfig>(directory, { optimizer: options.optimizer ?? false });
   const config = checkpoint.config;
-  if (config?.model?.type !== 'wide-deep' || config.data === undefined) {
-    throw new CheckpointError(checkpoint.directory, `config.json does not describe a Sparrow model (model.type "${config?.model?.type}")`);
+  const type = config?.model?.type;
+  if ((type !== 'wide-deep' && type !== 'multitask') || config.data === undefined) {
+    throw new CheckpointError(checkpoint.directory, `config.json does not describe a Sparrow model (model.type "${type}"; expected "wide-deep" or "multitask")`);
   }
-  const model = new WideAndDeep(layoutOf(config.data), config.model, backend);
+  const layout = layoutOf(config.data);
+  let model: SavedModel;
+  try {
+    model = config.model.type === 'multitask' ? new MultiTaskModel(layout, config.model, backend) : new WideAndDeep(layout, config.model, backend);
+  } catch (error) {
+    throw new CheckpointError(checkpoint.directory, `the model config is invalid: ${(error as Error).message}`);
+  }
   try {
     model.loadStateDict(checkpoint.weights as never);
   } catch (error) {

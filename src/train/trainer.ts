@@ -10,7 +10,8 @@ import { MetricsAccumulator } from '../metrics/accumulator.js';
 import type { BinaryMetrics } from '../metrics/binary.js';
 import { Dropout } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
-import { sigmoid } from '../ops/elementwise.js';
+import { tensor } from '../ops/creation.js';
+import { sigmoid, where } from '../ops/elementwise.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { noGrad, tidy } from '../tensor/engine.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -21,6 +22,8 @@ import '../autograd/backward.js';
 /** A model that maps a host batch to outputs [B, T]: logits for binary tasks, values for numeric ones. */
 export interface TrainableModel extends Module {
   forward(batch: SparseBatch): Tensor;
+  /** The model's own loss weights in task order, used when the options give none. */
+  readonly lossWeights?: number[];
 }
 
 export type Schedule = { kind: 'constant' } | { kind: 'cosine'; minFactor?: number } | { kind: 'step'; every: number; factor: number };
@@ -38,11 +41,12 @@ export interface TrainOptions {
   schedule?: Schedule;
   /** Read the loss back every this many steps for progress reports (default 20). */
   lossEvery?: number;
-  /** Per-task loss weights (default 1 each). */
+  /** Per-task loss weights (default: the model's `lossWeights`, else 1 each). */
   taskWeights?: number[];
   /** Called after each step with a recent loss when one was read back. */
   onStep?: (event: StepEvent) => void;
-  onEvaluate?: (event: EvaluationEvent) => void;
+  /** Called after each evaluation, in evaluation mode; training waits for a returned promise. */
+  onEvaluate?: (event: EvaluationEvent) => void | Promise<void>;
   /** Continue from this state (epoch and step within it) of an earlier run. */
   resume?: TrainState;
   /** Stop after this many epochs (the schedule still spans `epochs`), e.g. to checkpoint and resume. */
@@ -139,7 +143,7 @@ export async function train(model: TrainableModel, optimizer: Optimizer, train: 
   const evaluateNow = async (epoch: number): Promise<boolean> => {
     if (!evalData) return false;
     const metrics = await evaluate(model, evalData, { batchSize: Math.max(options.batchSize, 1024), backend: options.backend });
-    options.onEvaluate?.({ epoch, step: state.globalStep, metrics });
+    await options.onEvaluate?.({ epoch, step: state.globalStep, metrics });
     result.finalMetrics = metrics;
     if (!options.earlyStopping) return false;
 
@@ -175,7 +179,7 @@ export async function train(model: TrainableModel, optimizer: Optimizer, train: 
       const stepStart = performance.now();
       const loss = tidy(() => {
         optimizer.zeroGrad();
-        const value = multiTaskLoss(model.forward(batch), batch, options.backend, options.taskWeights);
+        const value = multiTaskLoss(model.forward(batch), batch, options.backend, options.taskWeights ?? model.lossWeights);
         value.backward();
         optimizer.step();
         return value;
@@ -251,7 +255,11 @@ export async function predict(model: TrainableModel, data: SparseBatch, options:
     const outputs = noGrad(() =>
       tidy(() => {
         const raw = model.forward(batch);
-        return tasks.every((task) => task.type === 'numeric') ? raw : sigmoid(raw);
+        if (tasks.every((task) => task.type === 'numeric')) return raw;
+        if (tasks.every((task) => task.type === 'binary')) return sigmoid(raw);
+        // Mixed tasks: the sigmoid applies to the binary columns only.
+        const binary = tensor(Float32Array.from(tasks, (task) => (task.type === 'binary' ? 1 : 0)), [1, tasks.length], { backend: options.backend });
+        return where(binary, sigmoid(raw), raw);
       }),
     );
     const values = await outputs.data();

@@ -24,7 +24,7 @@ async function foodio(rows: number, seed = 3) {
   return { state, trainSet, testSet };
 }
 
-function optimizerFor(model: WideAndDeep): sp.Optimizer {
+function optimizerFor(model: Pick<WideAndDeep, 'parameterParts'>): sp.Optimizer {
   const parts = model.parameterParts();
   const groups: sp.ParamGroupOptions[] = [];
   if (Object.keys(parts.wide).length > 0) groups.push({ name: 'wide', params: parts.wide, optimizer: { kind: 'adam' }, lr: 0.01 });
