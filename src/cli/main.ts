@@ -7,6 +7,8 @@ import type { Backend } from '../backend/backend.js';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../backend/webgpu/discovery.js';
 import { registerDemo } from './demo.js';
 import { registerDescribe } from './describe.js';
+import { registerInspect } from './inspect.js';
+import { registerRank } from './rank.js';
 import { registerEvalPredict, registerTrain } from './train.js';
 
 const program = new Command();
@@ -98,6 +100,8 @@ registerDescribe(program);
 registerTrain(program);
 registerEvalPredict(program);
 registerDemo(program);
+registerRank(program);
+registerInspect(program);
 try {
   await program.parseAsync(process.argv);
   // Dawn's threads keep the process alive after the work is done.

@@ -17,6 +17,7 @@ import { csvSource, type RowSource } from '../data/source.js';
 import { selectRows, type SparseBatch } from '../data/batch.js';
 import type { FittedState } from '../data/state.js';
 import { loadModel, saveModel, type SavedModel } from '../models/checkpoint.js';
+import { resolveScore } from '../models/score.js';
 import { MULTI_TASK_KINDS, MultiTaskModel, meanGateWeights, type MultiTaskConfig, type MultiTaskKind } from '../models/multitask.js';
 import { WideAndDeep, type WideDeepKind } from '../models/wide-deep.js';
 import { OPTIMIZER_KINDS, type OptimizerConfig, type OptimizerKind } from '../optim/config.js';
@@ -49,6 +50,8 @@ export const TRAIN_DEFAULTS = {
 const GATE_REPORT_ROWS = 10_000;
 
 interface TrainCliOptions extends BackendOptions {
+  score?: string;
+  scoreKind?: string;
   preset?: string;
   schema?: string;
   data?: string;
@@ -223,6 +226,8 @@ export function registerTrain(program: Command): void {
     .option('--split <fractions>', 'split --data by a hash of each row into train,validation[,test] fractions such as 0.5,0.25,0.25')
     .option('--skip-bad-rows', 'skip and count bad CSV rows instead of stopping at the first one')
     .option('--out <dir>', 'checkpoint directory to write (weights, optimizer state, schema, vocabularies, config)')
+    .option('--score <weights>', 'serving score saved with the model: task weights such as click=1,like=2 (default: weight 1 per task)')
+    .addOption(new Option('--score-kind <kind>', 'serving score formula: sum (sum of w * p) or product (product of p ^ w)').choices(['sum', 'product']))
     .option('--resume <dir>', 'continue training from a checkpoint written by --out; the other options must match the first run')
     .option('--no-progress', 'print a line per epoch instead of a progress bar')
     .option('--json', 'print one JSON object as the last line');
@@ -314,7 +319,11 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
   bar?.stop();
 
   if (options.out) {
+    const score = options.score !== undefined || options.scoreKind !== undefined
+      ? resolveScore({ tasks: model.taskNames, weights: options.score, kind: options.scoreKind }).score
+      : undefined;
     await saveModel(options.out, model, state, {
+      score,
       optimizer,
       training: {
         options: { model: options.model, epochs, batchSize, ...(multiTask ? {} : { hidden }), dropout, seed, schedule: options.schedule, wideOptimizer: options.wideOptimizer, deepOptimizer: options.deepOptimizer, wideLr, deepLr, l1 },
