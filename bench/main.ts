@@ -4,10 +4,12 @@ import { cpus, loadavg } from 'node:os';
 
 import * as sp from '../src/index.js';
 
+import { EMBEDDING_CASE, runEmbeddingGrid } from './embedding.js';
 import { IMPLS, type BenchResult, type Impl } from './harness.js';
 import { MATMUL_CASE, runMatmulGrid, type GridContext } from './matmul.js';
 import { configureTfjsWebGpu, tfjsPeerInfo } from './peers/tfjs.js';
 import { DEFAULT_REPORT_PATH, formatAdapter, formatTable, writeReport, type AdapterRecord, type BenchReport } from './report.js';
+import { TRAIN_ADULT_CASE, runTrainAdult } from './train-adult.js';
 
 export type { BenchReport } from './report.js';
 
@@ -27,7 +29,11 @@ interface BenchCase {
   run(context: GridContext): Promise<BenchResult[]>;
 }
 
-const CASES: readonly BenchCase[] = [{ name: MATMUL_CASE, run: runMatmulGrid }];
+const CASES: readonly BenchCase[] = [
+  { name: MATMUL_CASE, run: runMatmulGrid },
+  { name: EMBEDDING_CASE, run: runEmbeddingGrid },
+  { name: TRAIN_ADULT_CASE, run: runTrainAdult },
+];
 
 interface FoundGpu {
   gpu: GPU;

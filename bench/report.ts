@@ -32,6 +32,33 @@ export const DEFAULT_REPORT_PATH = 'bench/results/latest.json';
 const PEER_IMPLS: readonly Impl[] = ['tfjs-webgpu', 'tfjs-wasm', 'tfjs-cpu'];
 
 /**
+ * Formats a result's shape: the string a case gives (matmul's `m x k x n`), or an object's fields
+ * as `key=value` pairs in their order (the embedding case's `{ vocab, dim, batch, fields }`).
+ */
+function formatShape(shape: unknown): string {
+  if (typeof shape === 'string') return shape;
+  if (shape !== null && typeof shape === 'object') {
+    return Object.entries(shape).map(([key, value]) => `${key}=${String(value)}`).join(' ');
+  }
+  return String(shape);
+}
+
+/**
+ * Returns the variant of a row that has one, such as the embedding case's `sorted` or `atomic`
+ * gradient path of sparrow-webgpu, or undefined.
+ */
+function variantOf(result: BenchResult): string | undefined {
+  const { variant } = result as { variant?: unknown };
+  return typeof variant === 'string' ? variant : undefined;
+}
+
+/** Checks whether a row is the sparrow-webgpu reference of its group: no variant, or the default `sorted` one. */
+function isSparrowReference(result: BenchResult): boolean {
+  const variant = variantOf(result);
+  return result.impl === 'sparrow-webgpu' && (variant === undefined || variant === 'sorted');
+}
+
+/**
  * Returns how many times faster `result` is than `reference` (reference median / own median),
  * or null when either has no median.
  */
@@ -59,18 +86,21 @@ export function formatTable(results: readonly BenchResult[]): string {
   const notes: string[] = [];
 
   for (const result of results) {
-    const group = results.filter((other) => other.case === result.case && other.shape === result.shape);
-    const sparrow = group.find((other) => other.impl === 'sparrow-webgpu');
+    const shape = formatShape(result.shape);
+    const group = results.filter((other) => other.case === result.case && formatShape(other.shape) === shape);
+    const sparrow = group.find(isSparrowReference);
     const bestPeer = group
       .filter((other) => PEER_IMPLS.includes(other.impl) && other.medianMs !== null)
       .sort((x, y) => (x.medianMs as number) - (y.medianMs as number))[0];
 
-    const isSparrowRow = result.impl === 'sparrow-webgpu';
+    const isSparrowRow = result === sparrow;
     const isBestPeerRow = result === bestPeer;
+    const variant = variantOf(result);
+    const impl = variant === undefined ? result.impl : `${result.impl} (${variant})`;
     rows.push([
       result.case,
-      result.shape,
-      result.impl,
+      shape,
+      impl,
       formatNumber(result.firstRunMs, 1),
       formatNumber(result.medianMs, 2),
       formatNumber(result.gflops, 2),
@@ -79,8 +109,8 @@ export function formatTable(results: readonly BenchResult[]): string {
       isBestPeerRow ? '' : formatRatio(speedup(result, bestPeer)),
     ]);
 
-    if (result.skipped !== undefined) notes.push(`${result.case} ${result.shape} ${result.impl}: skipped: ${result.skipped}`);
-    if (result.error !== undefined) notes.push(`${result.case} ${result.shape} ${result.impl}: failed: ${result.error}`);
+    if (result.skipped !== undefined) notes.push(`${result.case} ${shape} ${impl}: skipped: ${result.skipped}`);
+    if (result.error !== undefined) notes.push(`${result.case} ${shape} ${impl}: failed: ${result.error}`);
   }
 
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
@@ -89,7 +119,10 @@ export function formatTable(results: readonly BenchResult[]): string {
     row.map((cell, column) => (column < textColumns ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ');
 
   const lines = [formatRow(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(formatRow)];
-  lines.push('', 'Shapes are m x k x n. Ratios are speedups (reference median / row median); above 1x the row is faster.');
+  lines.push('', 'Matmul shapes are m x k x n. Ratios are speedups (reference median / row median); above 1x the row is faster.');
+  if (results.some((result) => variantOf(result) !== undefined)) {
+    lines.push('A sparrow-webgpu row with a variant other than the default (sorted) is compared with the default row.');
+  }
   if (notes.length > 0) lines.push('', ...notes);
   return lines.join('\n');
 }

@@ -80,7 +80,7 @@ program
 program
   .command('bench')
   .description('run the kernel benchmarks side by side with TensorFlow.js (needs the development dependencies)')
-  .option('--filter <case>', 'run only the cases whose name contains this text (cases: matmul)')
+  .option('--filter <case>', 'run only the cases whose name contains this text (cases: matmul, embedding, train-adult)')
   .option('--impl <list>', 'comma-separated implementations: sparrow-webgpu, sparrow-cpu, tfjs-webgpu, tfjs-wasm, tfjs-cpu (default: all)')
   .option('--out <path>', 'path of the JSON report', 'bench/results/latest.json')
   .option('--json', 'print the report as one JSON object on the last line (the table goes to stderr)')
