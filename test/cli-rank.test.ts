@@ -1,38 +1,19 @@
 // The rank and inspect commands end to end: a Wide & Deep model on foodio and an MMoE model on youtube-sim.
 
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { buildCli, lastJson, sparrow } from './helpers/cli.js';
 
 import { BadRows } from '../src/data/csv.js';
 import type { RowSource } from '../src/data/source.js';
 import { Foodio } from '../src/data/synthetic/foodio.js';
 import { YoutubeSim } from '../src/data/synthetic/youtube-sim.js';
 
-const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
-const cli = join(root, 'dist', 'cli.js');
 const scratch = mkdtempSync(join(tmpdir(), 'sparrow-rank-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-
-async function sparrow(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
-    return { stdout, stderr, code: 0 };
-  } catch (error) {
-    const failed = error as { stdout: string; stderr: string; code: number };
-    return { stdout: failed.stdout, stderr: failed.stderr, code: failed.code };
-  }
-}
-
-function lastJson(stdout: string): Record<string, any> {
-  const lines = stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]);
-}
 
 /** Writes a generated source as a CSV file with a header, leaving out the `drop` columns. */
 async function writeCsv(source: RowSource, path: string, drop: string[] = []): Promise<void> {
@@ -68,7 +49,7 @@ function expectRankedGroups(groups: { key: string; candidates: { row: number; sc
 
 beforeAll(async () => {
   // Build first, so the commands under test are the current sources.
-  await run(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root });
+  await buildCli();
 });
 
 describe('sparrow rank on a Wide & Deep foodio model', () => {

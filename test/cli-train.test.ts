@@ -1,16 +1,12 @@
 // The train, eval and predict commands end to end on a slice of UCI Adult.
 
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { buildCli, lastJson, repositoryRoot as root, sparrow } from './helpers/cli.js';
 
-const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
-const cli = join(root, 'dist', 'cli.js');
 const dataDir = process.env.SPARROW_DATA_DIR ?? join(root, '..', 'shared', 'data');
 const adultTrain = join(dataDir, 'adult', 'adult.data');
 const adultTest = join(dataDir, 'adult', 'adult.test');
@@ -21,21 +17,6 @@ if (!haveData) console.warn(`skipped: UCI Adult not found under ${dataDir} (set 
 const scratch = mkdtempSync(join(tmpdir(), 'sparrow-cli-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-async function sparrow(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
-    return { stdout, stderr, code: 0 };
-  } catch (error) {
-    const failed = error as { stdout: string; stderr: string; code: number };
-    return { stdout: failed.stdout, stderr: failed.stderr, code: failed.code };
-  }
-}
-
-function lastJson(stdout: string): Record<string, unknown> {
-  const lines = stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]);
-}
-
 describe.runIf(haveData)('sparrow train, eval and predict on Adult', () => {
   const trainSlice = join(scratch, 'adult-train.csv');
   const testSlice = join(scratch, 'adult-test.csv');
@@ -43,7 +24,7 @@ describe.runIf(haveData)('sparrow train, eval and predict on Adult', () => {
 
   beforeAll(async () => {
     // Build first, so the commands under test are the current sources.
-    await run(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root });
+    await buildCli();
     writeFileSync(trainSlice, readFileSync(adultTrain, 'utf8').split('\n').slice(0, 1500).join('\n') + '\n');
     writeFileSync(testSlice, readFileSync(adultTest, 'utf8').split('\n').slice(0, 501).join('\n') + '\n');
   });
