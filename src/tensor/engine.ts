@@ -10,7 +10,7 @@ import { installTensorHooks, retainHandle, Tensor, type TapeNode } from './tenso
 let gradDisabledDepth = 0;
 const scopes: Set<Tensor>[] = [];
 
-/** Whether ops currently record onto the tape. */
+/** Returns whether ops currently record onto the tape. */
 export function isGradEnabled(): boolean {
   return gradDisabledDepth === 0;
 }
@@ -66,7 +66,7 @@ function collectTensors(value: unknown, found = new Set<Tensor>()): Set<Tensor> 
   return found;
 }
 
-/** The backend that all inputs share; throws when they live on different backends. */
+/** Returns the backend that all inputs share, and throws when they live on different backends. */
 function commonBackend(opName: string, inputs: Tensor[]): Backend {
   const first = inputs[0].storage(opName).backend;
   for (const tensor of inputs) {
@@ -79,8 +79,8 @@ function commonBackend(opName: string, inputs: Tensor[]): Backend {
 }
 
 /**
- * Runs `def` on `inputs` (all on one backend; `backend` names it for ops without inputs) and
- * records it on the tape when a gradient can flow through it.
+ * Runs `def` on `inputs`, which must share one backend (`backendName` picks it for ops without
+ * inputs). Records the op on the tape when a gradient can flow through it.
  */
 export function runOp<A>(def: OpDef<A>, inputs: Tensor[], attrs: A, backendName?: BackendName): Tensor[] {
   const backend = inputs.length > 0 ? commonBackend(def.name, inputs) : getBackend(backendName);
@@ -122,7 +122,7 @@ function recordNode(opName: string, inputs: Tensor[], outputs: Tensor[], backwar
   };
 }
 
-/** A tensor over existing storage, e.g. a reshaped view; it holds its own reference. */
+/** Creates a tensor over existing storage, such as a reshaped view, with its own reference. */
 export function viewOf(tensor: Tensor, shape: number[]): Tensor {
   return new Tensor(tensor.storage('view'), shape, tensor.dtype);
 }
@@ -166,7 +166,7 @@ export function installBackward(backward: (tensor: Tensor, grad: Tensor | undefi
   installTensorHooks({ onCreate: (tensor) => scopes[scopes.length - 1]?.add(tensor), backward, reshape });
 }
 
-/** A tensor over the same storage that is cut off from the tape: no gradient flows through it. */
+/** Returns a tensor over the same storage that is cut off from the tape, so no gradient flows through it. */
 export function detach(tensor: Tensor): Tensor {
   return viewOf(tensor, [...tensor.shape]);
 }
