@@ -152,7 +152,8 @@ export class WebGPUBackend implements Backend {
     this.encodeProgram(program, inputs as GpuHandle[], outputs, temps, describe);
 
     for (const handle of temps) this.releaseBuffer(handle);
-    if (this.pending.length >= OPS_PER_SUBMIT || this.storagePool.pendingBytes() > MAX_PENDING_RELEASE_BYTES) this.flush();
+    if (debugLevel() >= 3) this.logOpTime(describe());
+    else if (this.pending.length >= OPS_PER_SUBMIT || this.storagePool.pendingBytes() > MAX_PENDING_RELEASE_BYTES) this.flush();
     return outputs;
   }
 
@@ -215,6 +216,17 @@ export class WebGPUBackend implements Backend {
     this.pending = [];
     this.lostMessage = 'webgpu: the device was destroyed';
     this.device.destroy();
+  }
+
+  /**
+   * SPARROW_DEBUG=3: submits each op alone and logs how long the submit took. On Dawn's
+   * OpenGL ES backend the submit runs the dispatches (llvmpipe executes them on this thread),
+   * so this is the op's execution time there; on Vulkan it is only the submission cost.
+   */
+  private logOpTime(description: string): void {
+    const start = performance.now();
+    this.flush();
+    debugLog(3, `time ${description}: ${(performance.now() - start).toFixed(3)} ms`);
   }
 
   /** Submits the command buffers encoded since the last submit. */
