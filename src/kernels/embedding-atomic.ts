@@ -1,25 +1,14 @@
 // WGSL for the atomic (non-deterministic) embedding-bag gradient: a hash table of rows and float atomics.
 
-import { embeddingValueFunction, type Pooling } from './embedding-bag.js';
+import { embeddingValueFunction, type EmbeddingGradKernelOptions, type Pooling } from './embedding-bag.js';
 import type { BufferRef, KernelPass, KernelProgram } from './pass.js';
 import { computeEntry, flatWorkgroupIndex, grid1d, packUniforms, type UniformField } from './wgsl.js';
 
 const WORKGROUP = 256;
 const EMPTY = 0xffffffff;
 
-export interface EmbeddingAtomicKernelOptions {
-  pooling: Pooling;
-  batchSize: number;
-  fields: number;
-  dim: number;
-  /** Number of ids. */
-  count: number;
-  totalRows: number;
-  /** Rows per shard: shard k's gradient goes to outputs 2k (rows) and 2k + 1 (values). */
-  shardRows: number;
-  /** Entries of each shard's gradient. */
-  capacities: number[];
-}
+/** The atomic path takes the same options as the sorted gradient program. */
+export type EmbeddingAtomicKernelOptions = EmbeddingGradKernelOptions;
 
 /** Slots of the open-addressing hash table: a power of two of at least twice the ids. */
 export function hashSlots(count: number): number {

@@ -6,6 +6,7 @@ import {
   embeddingKeysProgram,
   forwardInputIndex,
   NO_POSITION,
+  type EmbeddingGradKernelOptions,
   type Pooling,
 } from '../kernels/embedding-bag.js';
 import { embeddingAtomicProgram } from '../kernels/embedding-atomic.js';
@@ -289,6 +290,20 @@ export const embeddingBagsOp = defineOp<EmbeddingBagAttrs>({
   describeAttrs: describe,
 });
 
+/** Kernel options of the sorted and the atomic gradient programs, for `count` ids. */
+function gradKernelOptions(attrs: EmbeddingBagAttrs, count: number): EmbeddingGradKernelOptions {
+  return {
+    pooling: attrs.pooling,
+    batchSize: attrs.batchSize,
+    fields: attrs.fieldNames.length,
+    dim: attrs.dim,
+    count,
+    totalRows: attrs.totalRows,
+    shardRows: attrs.shardRows,
+    capacities: capacitiesOf(attrs, count),
+  };
+}
+
 /**
  * The gradient's per-id keys: combined row (totalRows for a skipped id), bag index, and
  * scale (weight for `sum`, 1 / count for `mean`, 1 for `max`). Inputs: ids, offsets, field
@@ -372,17 +387,7 @@ export const embeddingGradOp = defineOp<EmbeddingBagAttrs>({
       }
     }
   },
-  webgpu: ({ inputSpecs, attrs }) =>
-    embeddingGradProgram({
-      pooling: attrs.pooling,
-      batchSize: attrs.batchSize,
-      fields: attrs.fieldNames.length,
-      dim: attrs.dim,
-      count: inputSpecs[0].shape[0],
-      totalRows: attrs.totalRows,
-      shardRows: attrs.shardRows,
-      capacities: capacitiesOf(attrs, inputSpecs[0].shape[0]),
-    }),
+  webgpu: ({ inputSpecs, attrs }) => embeddingGradProgram(gradKernelOptions(attrs, inputSpecs[0].shape[0])),
   backward: { notDifferentiable: 'it is itself a gradient' },
   describeAttrs: describe,
 });
@@ -428,17 +433,7 @@ export const embeddingGradAtomicOp = defineOp<EmbeddingBagAttrs>({
       }
     }
   },
-  webgpu: ({ inputSpecs, attrs }) =>
-    embeddingAtomicProgram({
-      pooling: attrs.pooling,
-      batchSize: attrs.batchSize,
-      fields: attrs.fieldNames.length,
-      dim: attrs.dim,
-      count: inputSpecs[0].shape[0],
-      totalRows: attrs.totalRows,
-      shardRows: attrs.shardRows,
-      capacities: capacitiesOf(attrs, inputSpecs[0].shape[0]),
-    }),
+  webgpu: ({ inputSpecs, attrs }) => embeddingAtomicProgram(gradKernelOptions(attrs, inputSpecs[0].shape[0])),
   backward: { notDifferentiable: 'it is itself a gradient' },
   describeAttrs: describe,
 });
