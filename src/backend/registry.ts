@@ -1,4 +1,4 @@
-// Chooses and holds the backends: the CPU backend always, the WebGPU backend after `init`.
+// Chooses and keeps the backends: the CPU backend always, the WebGPU backend after `init`.
 
 import { BackendError } from '../errors.js';
 import type { Backend, BackendName } from './backend.js';
@@ -63,7 +63,7 @@ export async function init(options: InitOptions = {}): Promise<Backend> {
   return webgpuBackend;
 }
 
-/** The named backend, or the default one. WebGPU needs a successful `init` first. */
+/** Returns the named backend, or the default one. WebGPU needs a successful `init` first. */
 export function getBackend(name?: BackendName): Backend {
   if (name === undefined) return defaultBackend;
   if (name === 'cpu') return cpuBackend;
@@ -73,7 +73,7 @@ export function getBackend(name?: BackendName): Backend {
   return webgpuBackend;
 }
 
-/** The WebGPU backend if `init` set one up. */
+/** Returns the WebGPU backend if `init` set one up, else null. */
 export function getWebGPUBackend(): WebGPUBackend | null {
   return webgpuBackend;
 }

@@ -23,7 +23,7 @@ export interface ScoreConfig {
 /** A model that a checkpoint can hold. */
 export type SavedModel = WideAndDeep | MultiTaskModel;
 
-/** What config.json of a Sparrow model checkpoint holds. */
+/** Contents of config.json in a Sparrow model checkpoint. */
 export interface ModelCheckpointConfig {
   model: ModelTypeConfig;
   /** Schema, vocabularies, statistics and hash seed: enough to encode raw rows as in training. */

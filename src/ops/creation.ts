@@ -91,7 +91,7 @@ function checkIntegers(values: ArrayLike<number>, dtype: DType): void {
   }
 }
 
-/** A 0-d f32 tensor on the backend of `like`. */
+/** Creates a 0-d f32 tensor on the backend of `like`. */
 export function scalarLike(value: number, like: Tensor): Tensor {
   return new Tensor(like.backend.upload([value], 'f32'), [], 'f32');
 }

@@ -47,7 +47,7 @@ export class Tensor {
   sparseGrad: RowSparse | null = null;
   /** The tape record that produced this tensor, or null for a leaf. */
   node: TapeNode | null = null;
-  /** Which output of `node` this tensor is. */
+  /** Index of this tensor among the outputs of `node`. */
   outputIndex = 0;
   private handle: DataHandle | null;
   private requires = false;
@@ -90,7 +90,7 @@ export class Tensor {
     this.requires = value;
   }
 
-  /** The storage handle; throws DisposedError after `dispose()`. */
+  /** Returns the storage handle, and throws DisposedError after `dispose()`. */
   storage(what: string): DataHandle {
     if (this.handle === null) {
       throw new DisposedError(`${what}: tensor #${this.id} ${this.dtype}${formatShape(this.shape)} was disposed and cannot be used`);
@@ -116,7 +116,7 @@ export class Tensor {
     return (await this.data())[0];
   }
 
-  /** A view with another shape of the same size; shares storage, differentiable. */
+  /** Returns a differentiable view with another shape of the same size, sharing the storage. */
   reshape(shape: number[]): Tensor {
     return requireHooks().reshape(this, shape);
   }

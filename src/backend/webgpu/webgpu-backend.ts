@@ -34,7 +34,7 @@ const MAP_MODE_READ = 0x1;
 const STORAGE_USAGE = BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_SRC | BUFFER_USAGE.COPY_DST;
 const UNIFORM_USAGE = BUFFER_USAGE.UNIFORM | BUFFER_USAGE.COPY_DST;
 
-/** Adapter limits that Sparrow asks the device for at the adapter's maximum. */
+/** Adapter limits that Sparrow requests from the device at the adapter's maximum. */
 const REQUESTED_LIMITS = [
   'maxStorageBufferBindingSize',
   'maxBufferSize',
@@ -287,7 +287,8 @@ export class WebGPUBackend implements Backend {
       const entry = this.pipelineFor(pass, describe);
       compileErrors.push(() => entry.compileErrors);
       const entries: GPUBindGroupEntry[] = pass.buffers.map((ref, binding) => {
-        const handle = ref.kind === 'input' ? inputs[ref.index] : ref.kind === 'output' ? outputs[ref.index] : temps[ref.index];
+        const handles = { input: inputs, output: outputs, temp: temps }[ref.kind];
+        const handle = handles[ref.index];
         if (handle === undefined || handle.buffer === null) {
           throw new KernelError(`${pass.label}: binding ${binding} refers to ${ref.kind} ${ref.index}, which does not exist (${describe()})`);
         }
