@@ -1,7 +1,7 @@
 // Sort and segmented-sum ops, and the sort-and-segment scatter-add that makes row-sparse gradients.
 
 import { segmentSumProgram } from '../kernels/segment.js';
-import { sortProgram } from '../kernels/sort.js';
+import { sortProgram, type SortStrategy } from '../kernels/sort.js';
 import { computeEntry, declareBindings, flatWorkgroupIndex, grid1d, input, output, packUniforms, type UniformField } from '../kernels/wgsl.js';
 import type { KernelPass } from '../kernels/pass.js';
 import { ShapeError } from '../errors.js';
@@ -29,6 +29,8 @@ function roundingOf(out: TypedArray): (x: number) => number {
 
 interface SortAttrs {
   keyBits: number;
+  /** WebGPU program choice; the result does not depend on it. */
+  strategy: SortStrategy;
 }
 
 /**
@@ -37,7 +39,8 @@ interface SortAttrs {
  * original position of each, u32 [N]; equal keys keep their input order. Only bits
  * [0, keyBits) are sorted: a key of 2^keyBits or more is first clamped to 2^keyBits - 1,
  * and the sorted keys hold the clamped value. The WebGPU program is a least-significant-digit
- * radix sort of 4 bits per pass, so fewer key bits mean fewer passes. Deterministic on both
+ * radix sort of 4 bits per pass, so fewer key bits mean fewer passes; up to
+ * SINGLE_WORKGROUP_SORT_LIMIT keys it runs as one workgroup in one dispatch. Deterministic on both
  * backends. Not differentiable.
  */
 export const sortPairsOp = defineOp<SortAttrs>({
@@ -64,14 +67,19 @@ export const sortPairsOp = defineOp<SortAttrs>({
     positions.sort((a, b) => keyAt(a) - keyAt(b) || a - b);
     for (let i = 0; i < positions.length; i++) sortedKeys[i] = keyAt(positions[i]);
   },
-  webgpu: ({ inputSpecs, attrs }) => sortProgram({ count: inputSpecs[0].shape[0], keyBits: attrs.keyBits, keysDType: inputSpecs[0].dtype }),
+  webgpu: ({ inputSpecs, attrs }) =>
+    sortProgram({ count: inputSpecs[0].shape[0], keyBits: attrs.keyBits, keysDType: inputSpecs[0].dtype, strategy: attrs.strategy }),
   backward: { notDifferentiable: 'sorting returns integer keys and positions' },
-  describeAttrs: (attrs) => `keyBits ${attrs.keyBits}`,
+  describeAttrs: (attrs) => `keyBits ${attrs.keyBits}${attrs.strategy === 'auto' ? '' : `, ${attrs.strategy}`}`,
 });
 
-/** Sorts `keys` stably: returns [sorted keys, original positions]. See `sortPairsOp`. */
-export function sortPairs(keys: Tensor, options: { keyBits?: number } = {}): [Tensor, Tensor] {
-  const [sorted, positions] = runOp(sortPairsOp, [keys], { keyBits: options.keyBits ?? 32 });
+/**
+ * Sorts `keys` stably: returns [sorted keys, original positions]. See `sortPairsOp`.
+ * `strategy` forces the WebGPU program (`single` workgroup or `multi` workgroup; default
+ * `auto`), for tests and benchmarks.
+ */
+export function sortPairs(keys: Tensor, options: { keyBits?: number; strategy?: SortStrategy } = {}): [Tensor, Tensor] {
+  const [sorted, positions] = runOp(sortPairsOp, [keys], { keyBits: options.keyBits ?? 32, strategy: options.strategy ?? 'auto' });
   return [sorted, positions];
 }
 

@@ -24,9 +24,34 @@ describe('sortPairs', () => {
     [4099, 4294967295, 32],
   ];
 
-  test('parity at awkward sizes', async () => {
+  // Each WebGPU program on every case, whatever the size `auto` would pick it for.
+  test.each(['single', 'multi'] as const)('parity at awkward sizes (%s workgroup program)', async (strategy) => {
     for (const [count, high, keyBits] of cases) {
-      await expectParity(`sortPairs ${count} keys`, (keys) => sp.sortPairs(keys, { keyBits }), [keySpec(count, high)], { tolerance: EXACT, gradients: false });
+      await expectParity(`sortPairs ${count} keys, ${strategy}`, (keys) => sp.sortPairs(keys, { keyBits, strategy }), [keySpec(count, high)], {
+        tolerance: EXACT,
+        gradients: false,
+      });
+    }
+    await expectParity(`sortPairs i32 keys, ${strategy}`, (keys) => sp.sortPairs(keys, { keyBits: 32, strategy }), [{ ...keySpec(1500, 2 ** 31 - 1, 'i32'), low: -(2 ** 31) }], {
+      tolerance: EXACT,
+      gradients: false,
+    });
+  });
+
+  test('auto picks the program by count and gives the same bits as both', async () => {
+    for (const backend of await testBackends()) {
+      for (const count of [sp.SINGLE_WORKGROUP_SORT_LIMIT, sp.SINGLE_WORKGROUP_SORT_LIMIT + 1]) {
+        const values = new Uint32Array(count).map((_, i) => (i * 2654435761) % 977);
+        const keys = sp.tensor(values, [count], { backend });
+        const results = await Promise.all(
+          (['auto', 'single', 'multi'] as const).map(async (strategy) => {
+            const [sorted, positions] = sp.sortPairs(keys, { keyBits: 10, strategy });
+            return [Array.from(await sorted.data()), Array.from(await positions.data())];
+          }),
+        );
+        expect(results[1]).toEqual(results[0]);
+        expect(results[2]).toEqual(results[0]);
+      }
     }
   });
 
