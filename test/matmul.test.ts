@@ -42,6 +42,28 @@ describe('matmul', () => {
     });
   });
 
+  // One output column runs the matrix-vector kernel: rows of A as vec4 along k (k % 4 == 0),
+  // as vec4 across rows (A transposed, m % 4 == 0), or scalar loads, with partial row groups.
+  test('matrix-vector products in every load layout, batched and shared', async () => {
+    for (const [m, k] of [[130, 64], [128, 37], [6, 3], [1, 8]]) {
+      for (const transposeA of [false, true]) {
+        for (const transposeB of [false, true]) {
+          await expectParity(
+            `matvec ${transposeA ? 'Aᵀ' : 'A'}${transposeB ? 'Bᵀ' : 'B'} ${m}x${k}`,
+            (a, b) => sp.matmul(a, b, { transposeA, transposeB }),
+            [{ shape: transposeA ? [k, m] : [m, k] }, { shape: transposeB ? [1, k] : [k, 1] }],
+            { tolerance: tolerance(k), gradTolerance: tolerance(Math.max(m, k)) },
+          );
+        }
+      }
+    }
+    await expectParity('matvec batched', (a, b) => sp.matmul(a, b), [{ shape: [3, 9, 8] }, { shape: [3, 8, 1] }], { tolerance: tolerance(8) });
+    await expectParity('matvec shared vector', (a, b) => sp.matmul(a, b, { transposeA: true }), [{ shape: [2, 12, 8] }, { shape: [12, 1] }], {
+      tolerance: tolerance(12),
+    });
+    await expectParity('matvec shared matrix', (a, b) => sp.matmul(a, b), [{ shape: [7, 12] }, { shape: [3, 12, 1] }], { tolerance: tolerance(12) });
+  });
+
   test('a batch that needs more than 65,535 workgroups', async () => {
     await expectParity('matmul many batches', (a, b) => sp.matmul(a, b), [{ shape: [70000, 1, 2] }, { shape: [70000, 2, 1] }], {
       tolerance: tolerance(2),
@@ -73,6 +95,7 @@ describe('linear', () => {
     test(`fused ${activation} parity and gradcheck`, async () => {
       const fn = (x: sp.Tensor, w: sp.Tensor, b: sp.Tensor) => sp.linear(x, w, b, { activation, leakyAlpha: 0.1 });
       await expectParity(`linear ${activation}`, fn, [{ shape: [33, 19] }, { shape: [19, 70] }, { shape: [70] }], { tolerance: tolerance(19) });
+      await expectParity(`linear ${activation}, one output`, fn, [{ shape: [37, 16] }, { shape: [16, 1] }, { shape: [1] }], { tolerance: tolerance(16) });
       expect(gradcheck(fn, [{ shape: [3, 4] }, { shape: [4, 2] }, { shape: [2] }])).toBe(22);
     });
   }
