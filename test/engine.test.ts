@@ -64,6 +64,22 @@ describe.each(backends)('engine on %s', (backend) => {
     expect(Array.from(await x.grad!.data())).toEqual([3, 5, 7]);
   });
 
+  test('a gradient handed on unchanged has one owner per input, and backward leaks nothing', async () => {
+    const a = sp.tensor([1, 2], undefined, { backend, requiresGrad: true });
+    const b = sp.tensor([3, 4], undefined, { backend, requiresGrad: true });
+    const before = sp.memory(backend).tensorBytes;
+    // add hands its output gradient to both inputs, reshape to its one input.
+    const loss = sp.tidy(() => sp.sum(sp.add(a, b).reshape([2, 1])));
+    loss.backward();
+    loss.dispose();
+    expect(a.grad).not.toBe(b.grad);
+    a.grad!.dispose();
+    expect(Array.from(await b.grad!.data())).toEqual([1, 1]);
+    b.grad!.dispose();
+    // The two gradients were all that the step left.
+    expect(sp.memory(backend).tensorBytes).toBe(before);
+  });
+
   test('gradients add up over two backward calls', async () => {
     const x = sp.tensor([1, 2], undefined, { backend, requiresGrad: true });
     sp.sum(sp.mul(x, 3)).backward();

@@ -96,6 +96,9 @@ export function backward(root: Tensor, seed: Tensor | undefined, options: { reta
 
       // tidy frees the intermediates of the backward formula and keeps the gradients it returns.
       const inputGrads = tidy(() => node.backward(inputs, outputs, outputGrads).map(unwrapRowSparse)).map(rewrapRowSparse);
+      // Output gradients handed on unchanged to an input (add, reshape): the first input takes
+      // the tensor itself, since the node's output gradients are released below anyway.
+      const handedOn = new Set<Tensor>();
       node.inputs.forEach((input, i) => {
         const grad = inputGrads[i];
         if (grad === null || grad === undefined) return;
@@ -107,9 +110,11 @@ export function backward(root: Tensor, seed: Tensor | undefined, options: { reta
           if (!inputs.includes(grad) && !outputGrads.includes(grad)) grad.dispose();
           return;
         }
-        // A backward may return an output gradient or a saved tensor unchanged; copy it so
-        // that each gradient has one owner.
-        const owned = outputGrads.includes(grad) || inputs.includes(grad) ? add(grad, 0) : grad;
+        // A backward may return an output gradient or a saved tensor unchanged: each gradient
+        // has one owner, so a saved tensor or an output gradient handed on before is copied.
+        let owned = grad;
+        if (inputs.includes(grad) || handedOn.has(grad)) owned = add(grad, 0);
+        else if (outputGrads.includes(grad)) handedOn.add(grad);
         if (input.node === null) accumulateLeaf(input, owned);
         else accumulate(grads, input, owned);
       });
@@ -117,7 +122,7 @@ export function backward(root: Tensor, seed: Tensor | undefined, options: { reta
       views.forEach((view) => view.dispose());
       for (const [tensor, grad] of [...grads]) {
         if (tensor.node === node) {
-          grad.dispose();
+          if (!handedOn.has(grad)) grad.dispose();
           grads.delete(tensor);
         }
       }
