@@ -47,6 +47,7 @@ const binaryCases: [string, (a: sp.Tensor, b: sp.Tensor) => sp.Tensor, Partial<I
   ['div', sp.div, { awayFromZero: 0.3 }],
   ['pow', sp.pow, { low: 0.2, high: 2 }],
   ['maximum', sp.maximum, {}],
+  ['maskPositive', sp.maskPositive, { low: -1, high: 3, awayFromZero: 0.3 }],
 ];
 
 describe('binary ops', () => {

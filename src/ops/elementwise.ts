@@ -107,7 +107,7 @@ export const signOp = unaryOp('sign', {
 export const reluOp = unaryOp('relu', {
   cpu: (x) => (x > 0 ? x : 0),
   wgsl: 'select(0.0, x0, x0 > 0.0)',
-  backward: ({ inputs: [x], grads: [g] }) => [mul(g!, greater(x, 0))],
+  backward: ({ inputs: [x], grads: [g] }) => [maskPositive(g!, x)],
 });
 
 export const leakyReluOp = unaryOp('leakyRelu', {
@@ -293,6 +293,17 @@ const comparison = (name: string, cpu: (a: number, b: number) => boolean, wgsl: 
     backward: { notDifferentiable: 'comparisons return 0 or 1 and are piecewise constant' },
   });
 
+/**
+ * The gradient that passes a ReLU: `g` where `x` > 0, else 0, in one pass instead of a
+ * comparison and a product. Broadcasts like any binary op; `x` gets no gradient (the mask is
+ * piecewise constant).
+ */
+export const maskPositiveOp = binaryOp('maskPositive', {
+  cpu: (g, x) => (x > 0 ? g : 0),
+  wgsl: 'select(0.0, x0, x1 > 0.0)',
+  backward: ({ inputs: [g, x], grads: [gg] }) => [sumToShape(maskPositive(gg!, x), g.shape), null],
+});
+
 export const greaterOp = comparison('greater', (a, b) => a > b, 'x0 > x1');
 export const greaterEqualOp = comparison('greaterEqual', (a, b) => a >= b, 'x0 >= x1');
 export const lessOp = comparison('less', (a, b) => a < b, 'x0 < x1');
@@ -304,6 +315,8 @@ export const mul = (a: TensorLike, b: TensorLike): Tensor => binary(mulOp, a, b)
 export const div = (a: TensorLike, b: TensorLike): Tensor => binary(divOp, a, b);
 export const pow = (a: TensorLike, b: TensorLike): Tensor => binary(powOp, a, b);
 export const maximum = (a: TensorLike, b: TensorLike): Tensor => binary(maximumOp, a, b);
+/** `g` where `x` > 0, else 0: the gradient through a ReLU of input (or output) `x`. */
+export const maskPositive = (g: TensorLike, x: TensorLike): Tensor => binary(maskPositiveOp, g, x);
 /** 1 where a > b, else 0 (f32). */
 export const greater = (a: TensorLike, b: TensorLike): Tensor => binary(greaterOp, a, b);
 export const greaterEqual = (a: TensorLike, b: TensorLike): Tensor => binary(greaterEqualOp, a, b);

@@ -5,7 +5,7 @@ import { DTypeError, ShapeError } from '../errors.js';
 import { reshapeOwned, runOp } from '../tensor/engine.js';
 import { formatShape, sizeOf, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { greater, leakyReluSlopeOp, mul, sub } from './elementwise.js';
+import { leakyReluSlopeOp, maskPositive, mul, sub } from './elementwise.js';
 import { defineOp, type TensorSpec } from './op.js';
 import { sum, sumToShape } from './reduce.js';
 
@@ -169,7 +169,7 @@ function preActivationGrad(g: Tensor, y: Tensor, attrs: MatmulAttrs): Tensor {
     case 'none':
       return g;
     case 'relu':
-      return mul(g, greater(y, 0));
+      return maskPositive(g, y);
     case 'leakyRelu':
       // With alpha > 0, y > 0 exactly where the pre-activation is positive.
       return mul(g, runOp(leakyReluSlopeOp, [y], { alpha: attrs.leakyAlpha, low: 0, high: 0 })[0]);
