@@ -119,3 +119,14 @@ describe('reduce values', () => {
     }
   });
 });
+
+describe('broadcastTo', () => {
+  test('parity, gradcheck and errors', async () => {
+    for (const [from, to] of [[[1], [7]], [[3, 1], [3, 5]], [[4], [2, 3, 4]], [[2, 1, 3], [2, 257, 3]]] as const) {
+      await expectParity(`broadcastTo ${from} -> ${to}`, (x) => sp.broadcastTo(x, [...to]), [{ shape: [...from] }], { tolerance: { atol: 0, rtol: 0 } });
+    }
+    expect(gradcheck((x) => sp.broadcastTo(x, [2, 3, 4]), [{ shape: [3, 1] }])).toBe(3);
+    expect(() => sp.broadcastTo(sp.zeros([3], { backend: 'cpu' }), [2, 4])).toThrow(/broadcastTo/);
+    expect(() => sp.broadcastTo(sp.zeros([2, 3], { backend: 'cpu' }), [3])).toThrow(/broadcastTo: \[2, 3\] cannot be broadcast to \[3\]/);
+  });
+});

@@ -1,13 +1,14 @@
 // Reductions along axes (sum, mean, max) and sumToShape, the gradient of broadcasting.
 
+import { broadcastOffsets } from '../backend/cpu/loops.js';
+import { mapProgram } from '../kernels/elementwise.js';
 import { reducePass, type ReduceKind } from '../kernels/reduce.js';
 import { transposePass } from '../kernels/transpose.js';
 import type { KernelPass } from '../kernels/pass.js';
 import { ShapeError } from '../errors.js';
 import { reshapeOwned, runOp } from '../tensor/engine.js';
-import { formatShape, normalizeAxes, shapesEqual, sizeOf, stridesOf, type Shape } from '../tensor/shape.js';
+import { broadcastShapes, formatShape, normalizeAxes, shapesEqual, sizeOf, stridesOf, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { full } from './creation.js';
 import { div, equal, mul } from './elementwise.js';
 import { defineOp } from './op.js';
 import { expectDType, expectInputs } from './validate.js';
@@ -138,11 +139,35 @@ export function sumToShape(x: Tensor, shape: Shape): Tensor {
   return reshapeOwned(sum(x, axes, true), [...shape]);
 }
 
-/** Repeats `x` along its size-1 dimensions to `shape` (materialized; differentiable). */
+interface BroadcastAttrs {
+  shape: number[];
+}
+
+/**
+ * Repeats `x` along its size-1 (or missing leading) dimensions to `attrs.shape`, materialized,
+ * with the broadcasting rules of the binary ops. The gradient sums back with `sumToShape`.
+ */
+export const broadcastToOp = defineOp<BroadcastAttrs>({
+  name: 'broadcastTo',
+  shape(inputs, { shape }) {
+    expectInputs('broadcastTo', inputs, 1);
+    const result = broadcastShapes('broadcastTo', inputs[0].shape, shape);
+    if (!shapesEqual(result, shape)) {
+      throw new ShapeError(`broadcastTo: ${formatShape(inputs[0].shape)} cannot be broadcast to ${formatShape(shape)}, only its size-1 dimensions repeat`);
+    }
+    return [{ shape: [...shape], dtype: inputs[0].dtype }];
+  },
+  cpu({ inputs: [x], outputs: [y], inputSpecs, outputSpecs }) {
+    const [offsets] = broadcastOffsets([inputSpecs[0].shape], outputSpecs[0].shape);
+    for (let i = 0; i < y.length; i++) y[i] = x[offsets[i]];
+  },
+  webgpu: ({ inputSpecs, outputSpecs }) => mapProgram({ name: 'broadcastTo', inputs: inputSpecs, output: outputSpecs[0], expression: 'x0' }),
+  backward: ({ inputs: [x], grads: [g] }) => [sumToShape(g!, x.shape)],
+  describeAttrs: (attrs) => `to ${formatShape(attrs.shape)}`,
+});
+
+/** Repeats `x` along its size-1 dimensions to `shape` (materialized; differentiable). See `broadcastToOp`. */
 export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   if (shapesEqual(x.shape, shape)) return x;
-  const ones = full([...shape], 1, { backend: x.backend.name });
-  const result = mul(x, ones);
-  ones.dispose();
-  return result;
+  return runOp(broadcastToOp, [x], { shape: [...shape] })[0];
 }
