@@ -39,6 +39,17 @@ describe('binaryCrossEntropyWithLogits', () => {
     expect(gradcheck(weighted, [{ shape: [2, 3] }, { ...labels, shape: [2, 3] }, { shape: [3], low: 0.2, high: 2 }])).toBe(15);
   });
 
+  test('the fused logits gradient: parity at extreme logits and its own gradcheck', async () => {
+    const fused = (x: sp.Tensor, z: sp.Tensor, g: sp.Tensor) => sp.runOp(sp.binaryCrossEntropyLogitsGradOp, [x, z, g], {})[0];
+    await expectParity('bce logits gradient', fused, [{ shape: [259], low: -30, high: 30 }, { ...labels, shape: [259] }, { shape: [259] }], {
+      tolerance: MATH,
+    });
+    expect(gradcheck(fused, [{ shape: [2, 3], low: -3, high: 3 }, { ...labels, shape: [2, 3] }, { shape: [2, 3] }])).toBe(18);
+    expect(() => fused(sp.zeros([2], { backend: 'cpu' }), sp.zeros([2], { backend: 'cpu' }), sp.zeros([3], { backend: 'cpu' }))).toThrow(
+      /binaryCrossEntropyLogitsGrad: logits, labels and gradient must have one shape, got \[2\], \[2\], \[3\]/,
+    );
+  });
+
   test('labels get no gradient unless they require one', () => {
     const x = sp.tensor([0.5, -1], [2], { backend: 'cpu', requiresGrad: true });
     const z = sp.tensor([1, 0], [2], { backend: 'cpu' });

@@ -89,7 +89,46 @@ export const binaryCrossEntropyWithLogitsOp = defineOp({
       expression: 'max(x0, 0.0) - x0 * x1 + sparrow_log1p_unit(exp(-abs(x0)))',
       helpers: WGSL_LOG1P_UNIT,
     }),
-  backward: ({ inputs: [x, z], grads: [g], needsInputGrad }) => [mul(g!, sub(sigmoid(x), z)), needsInputGrad[1] ? mul(g!, neg(x)) : null],
+  backward: ({ inputs: [x, z], grads: [g], needsInputGrad }) => [
+    runOp(binaryCrossEntropyLogitsGradOp, [x, z, g!], {})[0],
+    needsInputGrad[1] ? mul(g!, neg(x)) : null,
+  ],
+  describeAttrs: () => '',
+});
+
+/**
+ * The logits' gradient of binary cross-entropy, g * (sigmoid(x) - z), for logits x, labels z
+ * and upstream gradient g of one shape, in one pass instead of three. Differentiable, so
+ * second derivatives of the loss still work.
+ */
+export const binaryCrossEntropyLogitsGradOp = defineOp({
+  name: 'binaryCrossEntropyLogitsGrad',
+  shape(inputs) {
+    const op = 'binaryCrossEntropyLogitsGrad';
+    expectInputs(op, inputs, 3);
+    for (const input of inputs) expectDType(op, input, ['f32']);
+    if (!inputs.every((input) => shapesEqual(input.shape, inputs[0].shape))) {
+      throw new ShapeError(`${op}: logits, labels and gradient must have one shape, got ${inputs.map((input) => formatShape(input.shape)).join(', ')}`);
+    }
+    return [{ shape: inputs[0].shape, dtype: 'f32' }];
+  },
+  cpu({ inputs: [x, z, g], outputs: [y] }) {
+    for (let i = 0; i < x.length; i++) {
+      const s = x[i] >= 0 ? 1 / (1 + Math.exp(-x[i])) : Math.exp(x[i]) / (1 + Math.exp(x[i]));
+      y[i] = g[i] * (s - z[i]);
+    }
+  },
+  webgpu: ({ inputSpecs, outputSpecs }) =>
+    mapProgram({
+      name: 'binaryCrossEntropyLogitsGrad',
+      inputs: inputSpecs,
+      output: outputSpecs[0],
+      expression: 'x2 * (select(exp(x0) / (1.0 + exp(x0)), 1.0 / (1.0 + exp(-x0)), x0 >= 0.0) - x1)',
+    }),
+  backward: ({ inputs: [x, z, g], grads: [gg] }) => {
+    const s = sigmoid(x);
+    return [mul(gg!, mul(g, mul(s, sub(1, s)))), neg(mul(gg!, g)), mul(gg!, sub(s, z))];
+  },
   describeAttrs: () => '',
 });
 
