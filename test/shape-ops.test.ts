@@ -152,6 +152,16 @@ describe('concat and split', () => {
     }
   });
 
+  test('concat gives gradients only to the inputs that need one', async () => {
+    for (const backend of await testBackends()) {
+      const a = sp.tensor([1, 2, 3, 4], [2, 2], { backend, requiresGrad: true });
+      const b = sp.tensor([5, 6], [2, 1], { backend });
+      sp.sum(sp.mul(sp.concat([a, b], 1), sp.tensor([1, 2, 3, 4, 5, 6], [2, 3], { backend }))).backward();
+      expect(Array.from(await a.grad!.data())).toEqual([1, 2, 4, 5]);
+      expect(b.grad).toBeNull();
+    }
+  });
+
   test('concat of twenty inputs', async () => {
     // Twenty inputs exceed the 8 storage buffers per stage that WebGPU guarantees, but each pass binds two.
     const specs: InputSpec[] = Array.from({ length: 20 }, (_, k) => ({ shape: [3, 1 + (k % 4)] }));

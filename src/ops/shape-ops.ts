@@ -260,12 +260,12 @@ export const concatOp = defineOp<ConcatAttrs>({
     });
     return { passes };
   },
-  backward: ({ inputs, grads: [g], attrs }) => {
+  backward: ({ inputs, grads: [g], attrs, needsInputGrad }) => {
     let offset = 0;
-    return inputs.map((x) => {
+    return inputs.map((x, k) => {
       const begin = x.shape.map((_, d) => (d === attrs.axis ? offset : 0));
       offset += x.shape[attrs.axis];
-      return slice(g!, begin, [...x.shape]);
+      return needsInputGrad[k] ? slice(g!, begin, [...x.shape]) : null;
     });
   },
   describeAttrs: (attrs) => `axis ${attrs.axis}`,
