@@ -6,6 +6,16 @@ import { computeEntry, declareBindings, flatWorkgroupIndex, grid1d, packUniforms
 
 const SEGMENT_WORKGROUP = 256;
 
+/**
+ * Most keys that the single-workgroup program takes (one part only). Like the small sort, it
+ * trades the five dispatches of the multi-workgroup program for one.
+ */
+export const SINGLE_WORKGROUP_SEGMENT_LIMIT = 8192;
+/** Invocations of the single-workgroup program; few, since each barrier switches between all of them on the software adapters. */
+const SINGLE_WORKGROUP = 64;
+/** Consecutive keys per invocation in a chunk of the single-workgroup program. */
+const SINGLE_ITEMS = 16;
+
 export interface SegmentSumOptions {
   /** Name used in pass labels. */
   label: string;
@@ -22,6 +32,8 @@ export interface SegmentSumOptions {
   partRows: number;
   /** Entries of each part's outputs; segments past a part's capacity are not written. */
   capacities: number[];
+  /** `auto` (default) runs the single-workgroup program for one part of up to SINGLE_WORKGROUP_SEGMENT_LIMIT keys. */
+  strategy?: 'auto' | 'single' | 'multi';
   /**
    * Bindings that `valueFunction` reads. The fixed ones are input 0 (sorted keys), input 1
    * (positions), and per part k outputs 2k (unique keys) and 2k + 1 (sums).
@@ -72,6 +84,11 @@ export function segmentSumProgram(options: SegmentSumOptions): KernelProgram {
   const temps = segmentTemps(count, parts);
   if (count === 0) {
     return { temps, passes: capacities.map((capacity, k) => paddingOnlyPass(options, k, capacity)) };
+  }
+  const strategy = options.strategy ?? 'auto';
+  if (strategy === 'single' && parts !== 1) throw new RangeError(`${options.label}: the single-workgroup segmented sum takes one part, got ${parts}`);
+  if (strategy === 'single' || (strategy === 'auto' && parts === 1 && count <= SINGLE_WORKGROUP_SEGMENT_LIMIT)) {
+    return { temps, passes: [singleWorkgroupPass(options)] };
   }
   const flags: BufferRef = { kind: 'temp', index: 0, access: 'read_write' };
   const segmentIndex: BufferRef = { kind: 'temp', index: 1, access: 'read_write' };
@@ -178,6 +195,103 @@ export function segmentSumProgram(options: SegmentSumOptions): KernelProgram {
   return {
     temps,
     passes: [flagPass, ...scanPasses(`${options.label} segments`, count, flags, segmentIndex, scanBlocks), headPass, boundsPass, ...partPasses],
+  };
+}
+
+/**
+ * Generates the single-workgroup segmented sum of one part, in one dispatch. The workgroup
+ * walks the sorted keys in chunks of SINGLE_WORKGROUP x SINGLE_ITEMS: each invocation flags
+ * the heads among its consecutive keys, a workgroup scan of the flag counts numbers them, and
+ * each head records where its segment starts (`heads`). Then the invocations take the
+ * (entry, column) pairs of the output in turn and sum each segment in sorted order, as the
+ * part passes of the multi-workgroup program do, so both give the same bits.
+ */
+function singleWorkgroupPass(options: SegmentSumOptions): KernelPass {
+  const { count, rowSize, keyLimit } = options;
+  const uniforms: UniformField[] = [
+    ['count', 'u32', count],
+    ['row_size', 'u32', rowSize],
+    ['key_limit', 'u32', keyLimit],
+    ['capacity', 'u32', options.capacities[0]],
+    ...(options.extraUniforms ?? []),
+  ];
+  const bindings: BindingDecl[] = [
+    { name: 'keys', dtype: 'u32', ref: SORTED_KEYS },
+    { name: 'positions', dtype: 'u32', ref: POSITIONS },
+    { name: 'heads', dtype: 'u32', ref: { kind: 'temp', index: 2, access: 'read_write' } },
+    { name: 'unique_keys', dtype: 'u32', ref: { kind: 'output', index: 0, access: 'read_write' } },
+    { name: 'sums', dtype: 'f32', ref: { kind: 'output', index: 1, access: 'read_write' } },
+    ...options.extraBindings,
+  ];
+  const chunk = SINGLE_WORKGROUP * SINGLE_ITEMS;
+  const wgsl = `${declareBindings(bindings, uniforms)}
+${IS_HEAD}
+${options.valueFunction}
+var<workgroup> scan_values: array<u32, ${SINGLE_WORKGROUP}>;
+var<workgroup> segments: u32;
+${computeEntry(SINGLE_WORKGROUP)} {
+  if (lid == 0u) { segments = 0u; }
+  for (var base = 0u; base < u.count; base = base + ${chunk}u) {
+    let start = base + lid * ${SINGLE_ITEMS}u;
+    var own = 0u;
+    for (var j = 0u; j < ${SINGLE_ITEMS}u; j++) {
+      if (start + j < u.count && is_head(start + j)) { own = own + 1u; }
+    }
+    // Inclusive Hillis-Steele scan of the head counts.
+    workgroupBarrier();
+    scan_values[lid] = own;
+    workgroupBarrier();
+    for (var offset = 1u; offset < ${SINGLE_WORKGROUP}u; offset = offset << 1u) {
+      var left = 0u;
+      if (lid >= offset) { left = scan_values[lid - offset]; }
+      workgroupBarrier();
+      scan_values[lid] = scan_values[lid] + left;
+      workgroupBarrier();
+    }
+    var segment = segments + scan_values[lid] - own;
+    for (var j = 0u; j < ${SINGLE_ITEMS}u; j++) {
+      if (start + j < u.count && is_head(start + j)) {
+        heads[segment] = start + j;
+        segment = segment + 1u;
+      }
+    }
+    workgroupBarrier();
+    if (lid == 0u) { segments = segments + scan_values[${SINGLE_WORKGROUP - 1}]; }
+  }
+  storageBarrier();
+  workgroupBarrier();
+  let found = segments;
+
+  let width = max(u.row_size, 1u);
+  for (var flat = lid; flat < u.capacity * width; flat = flat + ${SINGLE_WORKGROUP}u) {
+    let entry = flat / width;
+    let column = flat % width;
+    if (entry >= found) {
+      if (column == 0u) { unique_keys[entry] = ${0xffffffff}u; }
+      if (u.row_size > 0u) { sums[entry * u.row_size + column] = 0.0; }
+      continue;
+    }
+    let head = heads[entry];
+    let key = keys[head];
+    if (column == 0u) { unique_keys[entry] = key; }
+    if (u.row_size == 0u) { continue; }
+    var total = 0.0;
+    var j = head;
+    loop {
+      if (j >= u.count || keys[j] != key) { break; }
+      total = total + segment_value(positions[j], column);
+      j = j + 1u;
+    }
+    sums[entry * u.row_size + column] = total;
+  }
+}
+`;
+  return {
+    label: `${options.label} segment single workgroup [${count},${rowSize}]`,
+    wgsl,
+    buffers: bindings.map((binding) => binding.ref),
+    uniforms: packUniforms(uniforms),
+    dispatch: [1, 1, 1],
   };
 }
 

@@ -88,6 +88,8 @@ export function sortPairs(keys: Tensor, options: { keyBits?: number; strategy?: 
 
 interface SegmentSumAttrs {
   keyLimit: number;
+  /** WebGPU program choice; the result does not depend on it. */
+  strategy: SortStrategy;
 }
 
 /**
@@ -152,6 +154,7 @@ export const segmentSumOp = defineOp<SegmentSumAttrs>({
       keyLimit: attrs.keyLimit,
       partRows: Math.max(1, attrs.keyLimit),
       capacities: [inputSpecs[0].shape[0]],
+      strategy: attrs.strategy,
       extraBindings: [input(2, 'values', 'f32')],
       // NOTE: a position outside the value rows reads whatever robust buffer access returns
       // (zero or a clamped element), where the CPU reference raises a RangeError.
@@ -159,12 +162,21 @@ export const segmentSumOp = defineOp<SegmentSumAttrs>({
     });
   },
   backward: { notDifferentiable: 'segment sums are used on gradients; differentiate through scatterAddRows instead' },
-  describeAttrs: (attrs) => `keyLimit ${attrs.keyLimit}`,
+  describeAttrs: (attrs) => `keyLimit ${attrs.keyLimit}${attrs.strategy === 'auto' ? '' : `, ${attrs.strategy}`}`,
 });
 
-/** Sums rows of `values` per distinct sorted key: see `segmentSumOp`. Returns [unique keys, sums]. */
-export function segmentSum(sortedKeys: Tensor, positions: Tensor, values: Tensor, options: { keyLimit?: number } = {}): [Tensor, Tensor] {
-  const [keys, sums] = runOp(segmentSumOp, [sortedKeys, positions, values], { keyLimit: options.keyLimit ?? PADDING_ROW });
+/**
+ * Sums rows of `values` per distinct sorted key: see `segmentSumOp`. Returns [unique keys, sums].
+ * `strategy` forces the WebGPU program (`single` workgroup, up to any count, or `multi`;
+ * default `auto`: single up to SINGLE_WORKGROUP_SEGMENT_LIMIT keys), for tests and benchmarks.
+ */
+export function segmentSum(
+  sortedKeys: Tensor,
+  positions: Tensor,
+  values: Tensor,
+  options: { keyLimit?: number; strategy?: SortStrategy } = {},
+): [Tensor, Tensor] {
+  const [keys, sums] = runOp(segmentSumOp, [sortedKeys, positions, values], { keyLimit: options.keyLimit ?? PADDING_ROW, strategy: options.strategy ?? 'auto' });
   return [keys, sums];
 }
 

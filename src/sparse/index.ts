@@ -6,5 +6,6 @@ export { ShardedTable, maxShardRows, type ShardedTableOptions, type TableInit } 
 export { EmbeddingBatch, embeddingBatch, validateSparseField, type SparseFieldInput } from './embedding-batch.js';
 export * from '../ops/sparse-sort.js';
 export { SINGLE_WORKGROUP_SORT_LIMIT, type SortStrategy } from '../kernels/sort.js';
+export { SINGLE_WORKGROUP_SEGMENT_LIMIT } from '../kernels/segment.js';
 export { embeddingBags, embeddingBagsOp, type EmbeddingBagsOptions, type Pooling } from '../ops/embedding-bag.js';
 export { firstNonFinite, firstNonFiniteOp, assertFiniteGradient } from '../ops/sparse-check.js';

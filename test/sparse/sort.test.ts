@@ -89,9 +89,9 @@ describe('sortPairs', () => {
 });
 
 describe('segmentSum', () => {
-  function sortedThenSummed(keys: sp.Tensor, values: sp.Tensor, keyLimit: number): sp.Tensor[] {
+  function sortedThenSummed(keys: sp.Tensor, values: sp.Tensor, keyLimit: number, strategy: sp.SortStrategy = 'auto'): sp.Tensor[] {
     const [sorted, positions] = sp.sortPairs(keys, { keyBits: sp.bitLength(keyLimit) });
-    return sp.segmentSum(sorted, positions, values, { keyLimit });
+    return sp.segmentSum(sorted, positions, values, { keyLimit, strategy });
   }
 
   // [count, key range, row shape, key limit]: a single key, keys past the limit dropped, a
@@ -104,10 +104,13 @@ describe('segmentSum', () => {
     [5003, 700, [2], 700],
   ];
 
-  test('parity at awkward sizes', async () => {
-    for (const [count, high, row, keyLimit] of cases) {
-      const fn = (keys: sp.Tensor, values: sp.Tensor) => sortedThenSummed(keys, values, keyLimit);
-      await expectParity(`segmentSum ${count} keys`, fn, [keySpec(count, high), { shape: [count, ...row] }], { tolerance: EXACT, gradients: false });
+  test.each(['single', 'multi'] as const)('parity at awkward sizes (%s workgroup program)', async (strategy) => {
+    for (const [count, high, row, keyLimit] of [...cases, [9001, 3000, [3], 2900] as (typeof cases)[number]]) {
+      const fn = (keys: sp.Tensor, values: sp.Tensor) => sortedThenSummed(keys, values, keyLimit, strategy);
+      await expectParity(`segmentSum ${count} keys, ${strategy}`, fn, [keySpec(count, high), { shape: [count, ...row] }], {
+        tolerance: EXACT,
+        gradients: false,
+      });
     }
   });
 
