@@ -123,24 +123,35 @@ export function selectRows(batch: SparseBatch, rows: ArrayLike<number>): SparseB
     for (let i = 0; i < size; i++) offsets[i + 1] = offsets[i] + (source.offsets[rows[i] + 1] - source.offsets[rows[i]]);
     const ids = new Uint32Array(offsets[size]);
     const weights = source.weights ? new Float32Array(offsets[size]) : undefined;
+    // Plain loops: bags hold a few ids, and a subarray per bag would allocate per row and field.
     for (let i = 0; i < size; i++) {
       const start = source.offsets[rows[i]];
       const end = source.offsets[rows[i] + 1];
-      ids.set(source.ids.subarray(start, end), offsets[i]);
-      if (weights && source.weights) weights.set(source.weights.subarray(start, end), offsets[i]);
+      for (let p = start, q = offsets[i]; p < end; p++, q++) ids[q] = source.ids[p];
+      if (weights && source.weights) {
+        for (let p = start, q = offsets[i]; p < end; p++, q++) weights[q] = source.weights[p];
+      }
     }
     fields[field.name] = weights ? { ids, offsets, weights } : { ids, offsets };
   }
 
   const width = batch.layout.numeric.length;
   const dense = new Float32Array(size * width);
-  for (let i = 0; i < size; i++) dense.set(batch.dense.subarray(rows[i] * width, (rows[i] + 1) * width), i * width);
+  for (let i = 0; i < size; i++) {
+    for (let c = 0; c < width; c++) dense[i * width + c] = batch.dense[rows[i] * width + c];
+  }
 
   const labels: Record<string, Float32Array> = {};
   const labelMasks: Record<string, Float32Array> = {};
   for (const task of batch.layout.tasks) {
-    labels[task.name] = Float32Array.from(rows, (row) => batch.labels[task.name][row]);
-    labelMasks[task.name] = Float32Array.from(rows, (row) => batch.labelMasks[task.name][row]);
+    const [taskLabels, taskMasks] = [batch.labels[task.name], batch.labelMasks[task.name]];
+    const [selected, masks] = [new Float32Array(size), new Float32Array(size)];
+    for (let i = 0; i < size; i++) {
+      selected[i] = taskLabels[rows[i]];
+      masks[i] = taskMasks[rows[i]];
+    }
+    labels[task.name] = selected;
+    labelMasks[task.name] = masks;
   }
   return { size, fields, dense, labels, labelMasks, layout: batch.layout };
 }
