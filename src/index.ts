@@ -33,3 +33,5 @@ export { allPairs, crossIdsOp, crossOffsetsOp, hashedAllPairs, hashedCross, hash
 export * from './data/index.js';
 export * from './metrics/index.js';
 export * from './io/index.js';
+export { importSafetensors } from './nn/import-safetensors.js';
+export { importWeights, WeightImportError, type ImportWeightsOptions, type ImportWeightsReport, type ImportedTensor, type WeightNameMap } from './nn/import-weights.js';

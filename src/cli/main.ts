@@ -7,6 +7,7 @@ import type { Backend } from '../backend/backend.js';
 import { ADAPTER_CHOICES, type AdapterChoice } from '../backend/webgpu/discovery.js';
 import { registerDemo } from './demo.js';
 import { registerDescribe } from './describe.js';
+import { registerExport } from './export.js';
 import { registerInspect } from './inspect.js';
 import { registerRank } from './rank.js';
 import { registerEvalPredict, registerTrain } from './train.js';
@@ -102,6 +103,7 @@ registerEvalPredict(program);
 registerDemo(program);
 registerRank(program);
 registerInspect(program);
+registerExport(program);
 try {
   await program.parseAsync(process.argv);
   // Dawn's threads keep the process alive after the work is done.

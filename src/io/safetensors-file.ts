@@ -88,7 +88,7 @@ function readExactly(fd: number, position: number, length: number, path: string)
 }
 
 /** Fills `bytes` from `position`, in chunks below the 2 GiB limit of one read call. */
-function readInto(fd: number, position: number, bytes: Uint8Array, path: string, tensor: string | undefined): void {
+export function readInto(fd: number, position: number, bytes: Uint8Array, path: string, tensor: string | undefined): void {
   const chunk = 1 << 30;
   let offset = 0;
   while (offset < bytes.length) {

@@ -28,19 +28,47 @@ export type TensorMap = Record<string, HostTensor>;
 export type SafetensorsMetadata = Record<string, string>;
 
 /** Position of one tensor's bytes in the data buffer, after the header has been validated. */
-export interface TensorEntry {
+export interface TensorEntry<D extends string = HostDType> {
   name: string;
-  dtype: HostDType;
+  dtype: D;
   shape: number[];
   begin: number;
   end: number;
 }
 
-export interface ParsedHeader {
+export interface ParsedHeader<D extends string = HostDType> {
   metadata: SafetensorsMetadata;
   /** Sorted by data offset, which is file order. */
-  entries: TensorEntry[];
+  entries: TensorEntry<D>[];
 }
+
+/**
+ * Maps a dtype name of the file (such as "F32") to the dtype a reader returns and its element
+ * size in bytes, or throws a SafetensorsError for a dtype the reader does not accept.
+ */
+export type DTypeReader<D extends string> = (fileDType: string, source: string, tensor: string) => { dtype: D; bytes: number };
+
+/** Every dtype that the safetensors format defines, by its name in the header. */
+export type SafetensorsDType = 'BOOL' | 'U8' | 'I8' | 'F8_E4M3' | 'F8_E5M2' | 'I16' | 'U16' | 'F16' | 'BF16' | 'I32' | 'U32' | 'F32' | 'I64' | 'U64' | 'F64';
+
+/** Element size in bytes of every dtype that the safetensors format defines. */
+export const FORMAT_DTYPE_BYTES: Readonly<Record<SafetensorsDType, number>> = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
+};
 
 /** The header size limit of the reference implementation (huggingface/safetensors, `MAX_HEADER_SIZE`). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -55,9 +83,6 @@ const DTYPES: Record<HostDType, { fileName: string; bytes: number; array: { new 
 };
 
 const FROM_FILE_NAME: Record<string, HostDType> = { F64: 'f64', F32: 'f32', I32: 'i32', U32: 'u32' };
-
-/** Dtypes that the format defines but this layer does not read, for a precise error message. */
-const OTHER_FILE_DTYPES = new Set(['BOOL', 'U8', 'I8', 'I16', 'U16', 'F16', 'BF16', 'I64', 'U64', 'F8_E4M3', 'F8_E5M2']);
 
 const SUPPORTED = Object.keys(FROM_FILE_NAME).join(', ');
 
@@ -126,9 +151,12 @@ export function readHeaderLength(first: Uint8Array, fileBytes: number, source: s
 
 /**
  * Parses and validates a header: UTF-8, JSON, the metadata map, each tensor's dtype, shape and
- * offsets, and that the tensors tile the data buffer of `dataBytes` bytes exactly.
+ * offsets, and that the tensors tile the data buffer of `dataBytes` bytes exactly. `readDType`
+ * decides which dtypes are accepted; the default accepts the four of HostDType.
  */
-export function parseHeader(bytes: Uint8Array, dataBytes: number, source: string): ParsedHeader {
+export function parseHeader(bytes: Uint8Array, dataBytes: number, source: string): ParsedHeader;
+export function parseHeader<D extends string>(bytes: Uint8Array, dataBytes: number, source: string, readDType: DTypeReader<D>): ParsedHeader<D>;
+export function parseHeader(bytes: Uint8Array, dataBytes: number, source: string, readDType: DTypeReader<string> = readHostDType): ParsedHeader<string> {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -145,10 +173,10 @@ export function parseHeader(bytes: Uint8Array, dataBytes: number, source: string
   if (!isPlainObject(json)) throw new SafetensorsError(source, undefined, 'header is not a JSON object');
 
   let metadata: SafetensorsMetadata = {};
-  const entries: TensorEntry[] = [];
+  const entries: TensorEntry<string>[] = [];
   for (const [name, value] of Object.entries(json)) {
     if (name === METADATA_KEY) metadata = parseMetadata(source, value);
-    else entries.push(parseEntry(source, name, value, dataBytes));
+    else entries.push(parseEntry(source, name, value, dataBytes, readDType));
   }
 
   checkTiling(source, entries, dataBytes);
@@ -240,16 +268,26 @@ function parseMetadata(source: string, value: unknown): SafetensorsMetadata {
   return value as SafetensorsMetadata;
 }
 
-function parseEntry(source: string, name: string, value: unknown, dataBytes: number): TensorEntry {
+/** Accepts F32, I32, U32 and F64, the dtypes of HostDType; the default DTypeReader of `parseHeader`. */
+function readHostDType(fileDType: string, source: string, name: string): { dtype: HostDType; bytes: number } {
+  const dtype = Object.hasOwn(FROM_FILE_NAME, fileDType) ? FROM_FILE_NAME[fileDType] : undefined;
+  if (dtype === undefined && Object.hasOwn(FORMAT_DTYPE_BYTES, fileDType)) {
+    throw new SafetensorsError(
+      source,
+      name,
+      `dtype ${fileDType} is not supported; Sparrow reads ${SUPPORTED}, so convert the tensor to one of them before saving, or load the weights with importSafetensors, which converts other dtypes`,
+    );
+  }
+  if (dtype === undefined) throw new SafetensorsError(source, name, `unknown dtype ${JSON.stringify(fileDType)}; Sparrow reads ${SUPPORTED}`);
+  return { dtype, bytes: DTYPES[dtype].bytes };
+}
+
+function parseEntry(source: string, name: string, value: unknown, dataBytes: number, readDType: DTypeReader<string>): TensorEntry<string> {
   if (!isPlainObject(value)) throw new SafetensorsError(source, name, 'entry is not a JSON object with dtype, shape and data_offsets');
 
   const fileDType = value.dtype;
   if (typeof fileDType !== 'string') throw new SafetensorsError(source, name, 'dtype is missing or not a string');
-  const dtype = Object.hasOwn(FROM_FILE_NAME, fileDType) ? FROM_FILE_NAME[fileDType] : undefined;
-  if (dtype === undefined && OTHER_FILE_DTYPES.has(fileDType)) {
-    throw new SafetensorsError(source, name, `dtype ${fileDType} is not supported; Sparrow reads ${SUPPORTED}, so convert the tensor to one of them before saving`);
-  }
-  if (dtype === undefined) throw new SafetensorsError(source, name, `unknown dtype ${JSON.stringify(fileDType)}; Sparrow reads ${SUPPORTED}`);
+  const { dtype, bytes } = readDType(fileDType, source, name);
 
   const shape = value.shape;
   if (!Array.isArray(shape)) throw new SafetensorsError(source, name, 'shape is missing or not an array');
@@ -263,7 +301,7 @@ function parseEntry(source: string, name: string, value: unknown, dataBytes: num
   if (end > dataBytes) {
     throw new SafetensorsError(source, name, `data_offsets [${begin}, ${end}] run past the end of the data buffer (${dataBytes} bytes); the file is truncated or corrupt`);
   }
-  const expected = elements * DTYPES[dtype].bytes;
+  const expected = elements * bytes;
   if (end - begin !== expected) {
     throw new SafetensorsError(source, name, `data_offsets [${begin}, ${end}] span ${end - begin} bytes but shape [${shape.join(', ')}] of ${fileDType} needs ${expected}`);
   }
@@ -271,11 +309,11 @@ function parseEntry(source: string, name: string, value: unknown, dataBytes: num
 }
 
 /** Checks that the entries cover [0, dataBytes) exactly once, and sorts them by offset. */
-function checkTiling(source: string, entries: TensorEntry[], dataBytes: number): void {
+function checkTiling(source: string, entries: TensorEntry<string>[], dataBytes: number): void {
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
 
   let covered = 0;
-  let previous: TensorEntry | undefined;
+  let previous: TensorEntry<string> | undefined;
   for (const entry of entries) {
     if (entry.begin < covered) {
       throw new SafetensorsError(source, entry.name, `data_offsets [${entry.begin}, ${entry.end}] overlap tensor ${JSON.stringify(previous!.name)} at [${previous!.begin}, ${previous!.end}]`);
