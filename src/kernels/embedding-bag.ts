@@ -232,8 +232,12 @@ export interface EmbeddingGradKernelOptions {
  * WebGPU guarantees. An adapter that grants fewer fails with a KernelError.
  */
 export function embeddingGradProgram(options: EmbeddingGradKernelOptions): KernelProgram {
-  const extraBindings: BindingDecl[] = [input(2, 'bag_of', 'u32'), input(3, 'scale', 'f32'), input(4, 'grad', 'f32')];
-  if (options.pooling === 'max') extraBindings.push(input(5, 'argmax', 'u32'));
+  const bindingsOf = (width: 1 | 4): BindingDecl[] => {
+    const vector = width === 4;
+    const bindings = [input(2, 'bag_of', 'u32'), input(3, 'scale', 'f32'), input(4, 'grad', vector ? 'vec4<f32>' : 'f32')];
+    if (options.pooling === 'max') bindings.push(input(5, 'argmax', vector ? 'vec4<u32>' : 'u32'));
+    return bindings;
+  };
   return segmentSumProgram({
     label: `embeddingBags ${options.pooling} gradient`,
     count: options.count,
@@ -241,12 +245,13 @@ export function embeddingGradProgram(options: EmbeddingGradKernelOptions): Kerne
     keyLimit: options.totalRows,
     partRows: options.shardRows,
     capacities: options.capacities,
-    extraBindings,
+    extraBindings: bindingsOf(1),
     extraUniforms: [
       ['batch', 'u32', options.batchSize],
       ['fields', 'u32', options.fields],
     ],
     valueFunction: embeddingValueFunction(options.pooling),
+    vector: { extraBindings: bindingsOf(4), valueFunction: embeddingValueFunction4(options.pooling) },
   });
 }
 
@@ -255,6 +260,17 @@ export function embeddingGradProgram(options: EmbeddingGradKernelOptions): Kerne
  * `column` of its row. It reads `bag_of`, `scale`, `grad`, for `max` also `argmax`, and the
  * uniforms `batch`, `fields` and `row_size` (the dimension).
  */
+/** The vec4 form of `embeddingValueFunction`, for 4 adjacent columns from `column` (a multiple of 4). */
+function embeddingValueFunction4(pooling: Pooling): string {
+  const value = pooling === 'max' ? 'select(vec4<f32>(0.0), value, argmax[o / 4u] == vec4<u32>(position))' : 'value';
+  return `fn segment_value4(position: u32, column: u32) -> vec4<f32> {
+  let bag = bag_of[position];
+  let o = ((bag % u.batch) * u.fields + bag / u.batch) * u.row_size + column;
+  let value = scale[position] * grad[o / 4u];
+  return ${value};
+}`;
+}
+
 export function embeddingValueFunction(pooling: Pooling): string {
   const mask = pooling === 'max' ? `  if (argmax[o] != position) { return 0.0; }\n` : '';
   return `fn segment_value(position: u32, column: u32) -> f32 {

@@ -45,6 +45,13 @@ export interface SegmentSumOptions {
    * original position `position` adds to column `column` of its segment.
    */
   valueFunction: string;
+  /**
+   * A vec4 form, used instead of `extraBindings` and `valueFunction` when the row size is a
+   * positive multiple of 4: one invocation then sums 4 adjacent columns, with vec4 loads and
+   * stores, and the sums output is bound as vec4. `valueFunction` defines
+   * `fn segment_value4(position: u32, column: u32) -> vec4<f32>` for columns column..column + 3.
+   */
+  vector?: { extraBindings: BindingDecl[]; valueFunction: string };
 }
 
 const SORTED_KEYS: BufferRef = { kind: 'input', index: 0, access: 'read' };
@@ -66,6 +73,50 @@ const IS_HEAD = `fn is_head(i: u32) -> bool {
   let key = keys[i];
   return key < u.key_limit && (i == 0u || keys[i - 1u] != key);
 }`;
+
+/** Whether the sum passes run the vec4 form of `options`. */
+function isVectorized(options: SegmentSumOptions): boolean {
+  return options.vector !== undefined && options.rowSize > 0 && options.rowSize % 4 === 0;
+}
+
+/** Bindings and value function that the sum passes read: the vec4 form or the scalar one. */
+function valueParts(options: SegmentSumOptions): { extraBindings: BindingDecl[]; valueFunction: string; sumsType: 'f32' | 'vec4<f32>' } {
+  if (isVectorized(options)) return { ...options.vector!, sumsType: 'vec4<f32>' };
+  return { extraBindings: options.extraBindings, valueFunction: options.valueFunction, sumsType: 'f32' };
+}
+
+/**
+ * WGSL that writes output entry `entry` of a part for invocation (entry, column group): the
+ * key and sum of segment `segment`, or a padding entry where `padding` holds. `done` leaves
+ * the invocation's work (`return` or `continue`). Expects `flat` and `width` (column groups
+ * per entry) in scope.
+ */
+function sumEntry(vectorized: boolean, segment: string, padding: string, done: string): string {
+  const lanes = vectorized ? 4 : 1;
+  const zero = vectorized ? 'vec4<f32>(0.0)' : '0.0';
+  const value = vectorized ? 'segment_value4(positions[j], column)' : 'segment_value(positions[j], column)';
+  return `  let entry = flat / width;
+  let column = (flat % width) * ${lanes}u;
+  let sum_index = (entry * u.row_size + column) / ${lanes}u;
+  if (${padding}) {
+    if (column == 0u) { unique_keys[entry] = ${0xffffffff}u; }
+    if (u.row_size > 0u) { sums[sum_index] = ${zero}; }
+    ${done};
+  }
+
+  let head = heads[${segment}];
+  let key = keys[head];
+  if (column == 0u) { unique_keys[entry] = key; }
+  if (u.row_size == 0u) { ${done}; }
+  var total = ${zero};
+  var j = head;
+  loop {
+    if (j >= u.count || keys[j] != key) { break; }
+    total = total + ${value};
+    j = j + 1u;
+  }
+  sums[sum_index] = total;`;
+}
 
 /**
  * Generates the segmented sum. Pass 1 flags the first key of each segment (a key below the
@@ -149,6 +200,9 @@ export function segmentSumProgram(options: SegmentSumOptions): KernelProgram {
     parts + 1,
   );
 
+  const vectorized = isVectorized(options);
+  const { extraBindings, valueFunction, sumsType } = valueParts(options);
+  const groups = vectorized ? rowSize / 4 : Math.max(rowSize, 1);
   const partPasses = capacities.map((capacity, k) => {
     const partUniforms: UniformField[] = [...uniforms, ['part', 'u32', k], ['capacity', 'u32', capacity], ...(options.extraUniforms ?? [])];
     const bindings: BindingDecl[] = [
@@ -157,38 +211,18 @@ export function segmentSumProgram(options: SegmentSumOptions): KernelProgram {
       { name: 'heads', dtype: 'u32', ref: { ...heads, access: 'read' } },
       { name: 'bounds', dtype: 'u32', ref: { ...bounds, access: 'read' } },
       { name: 'unique_keys', dtype: 'u32', ref: { kind: 'output', index: 2 * k, access: 'read_write' } },
-      { name: 'sums', dtype: 'f32', ref: { kind: 'output', index: 2 * k + 1, access: 'read_write' } },
-      ...options.extraBindings,
+      { name: 'sums', dtype: sumsType, ref: { kind: 'output', index: 2 * k + 1, access: 'read_write' } },
+      ...extraBindings,
     ];
     return pass(
       `sums part ${k}`,
       bindings,
-      `  let width = max(u.row_size, 1u);
+      `  let width = ${groups}u;
   if (flat >= u.capacity * width) { return; }
-  let entry = flat / width;
-  let column = flat % width;
-  let segment = bounds[u.part] + entry;
-  if (segment >= bounds[u.part + 1u]) {
-    if (column == 0u) { unique_keys[entry] = ${0xffffffff}u; }
-    if (u.row_size > 0u) { sums[entry * u.row_size + column] = 0.0; }
-    return;
-  }
-
-  let head = heads[segment];
-  let key = keys[head];
-  if (column == 0u) { unique_keys[entry] = key; }
-  if (u.row_size == 0u) { return; }
-  var total = 0.0;
-  var j = head;
-  loop {
-    if (j >= u.count || keys[j] != key) { break; }
-    total = total + segment_value(positions[j], column);
-    j = j + 1u;
-  }
-  sums[entry * u.row_size + column] = total;`,
-      capacity * Math.max(rowSize, 1),
+${sumEntry(vectorized, 'bounds[u.part] + entry', 'bounds[u.part] + entry >= bounds[u.part + 1u]', 'return')}`,
+      capacity * groups,
       partUniforms,
-      options.valueFunction,
+      valueFunction,
     );
   });
 
@@ -215,18 +249,20 @@ function singleWorkgroupPass(options: SegmentSumOptions): KernelPass {
     ['capacity', 'u32', options.capacities[0]],
     ...(options.extraUniforms ?? []),
   ];
+  const vectorized = isVectorized(options);
+  const { extraBindings, valueFunction, sumsType } = valueParts(options);
   const bindings: BindingDecl[] = [
     { name: 'keys', dtype: 'u32', ref: SORTED_KEYS },
     { name: 'positions', dtype: 'u32', ref: POSITIONS },
     { name: 'heads', dtype: 'u32', ref: { kind: 'temp', index: 2, access: 'read_write' } },
     { name: 'unique_keys', dtype: 'u32', ref: { kind: 'output', index: 0, access: 'read_write' } },
-    { name: 'sums', dtype: 'f32', ref: { kind: 'output', index: 1, access: 'read_write' } },
-    ...options.extraBindings,
+    { name: 'sums', dtype: sumsType, ref: { kind: 'output', index: 1, access: 'read_write' } },
+    ...extraBindings,
   ];
   const chunk = SINGLE_WORKGROUP * SINGLE_ITEMS;
   const wgsl = `${declareBindings(bindings, uniforms)}
 ${IS_HEAD}
-${options.valueFunction}
+${valueFunction}
 var<workgroup> scan_values: array<u32, ${SINGLE_WORKGROUP}>;
 var<workgroup> segments: u32;
 ${computeEntry(SINGLE_WORKGROUP)} {
@@ -262,27 +298,9 @@ ${computeEntry(SINGLE_WORKGROUP)} {
   workgroupBarrier();
   let found = segments;
 
-  let width = max(u.row_size, 1u);
+  let width = ${vectorized ? rowSize / 4 : Math.max(rowSize, 1)}u;
   for (var flat = lid; flat < u.capacity * width; flat = flat + ${SINGLE_WORKGROUP}u) {
-    let entry = flat / width;
-    let column = flat % width;
-    if (entry >= found) {
-      if (column == 0u) { unique_keys[entry] = ${0xffffffff}u; }
-      if (u.row_size > 0u) { sums[entry * u.row_size + column] = 0.0; }
-      continue;
-    }
-    let head = heads[entry];
-    let key = keys[head];
-    if (column == 0u) { unique_keys[entry] = key; }
-    if (u.row_size == 0u) { continue; }
-    var total = 0.0;
-    var j = head;
-    loop {
-      if (j >= u.count || keys[j] != key) { break; }
-      total = total + segment_value(positions[j], column);
-      j = j + 1u;
-    }
-    sums[entry * u.row_size + column] = total;
+${sumEntry(vectorized, 'entry', 'entry >= found', 'continue').replace(/^/gm, '  ')}
   }
 }
 `;

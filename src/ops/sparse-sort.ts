@@ -159,6 +159,10 @@ export const segmentSumOp = defineOp<SegmentSumAttrs>({
       // NOTE: a position outside the value rows reads whatever robust buffer access returns
       // (zero or a clamped element), where the CPU reference raises a RangeError.
       valueFunction: `fn segment_value(position: u32, column: u32) -> f32 { return values[position * u.row_size + column]; }`,
+      vector: {
+        extraBindings: [input(2, 'values', 'vec4<f32>')],
+        valueFunction: `fn segment_value4(position: u32, column: u32) -> vec4<f32> { return values[(position * u.row_size + column) / 4u]; }`,
+      },
     });
   },
   backward: { notDifferentiable: 'segment sums are used on gradients; differentiate through scatterAddRows instead' },

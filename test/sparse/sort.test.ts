@@ -105,7 +105,7 @@ describe('segmentSum', () => {
   ];
 
   test.each(['single', 'multi'] as const)('parity at awkward sizes (%s workgroup program)', async (strategy) => {
-    for (const [count, high, row, keyLimit] of [...cases, [9001, 3000, [3], 2900] as (typeof cases)[number]]) {
+    for (const [count, high, row, keyLimit] of [...cases, [9001, 3000, [3], 2900], [3001, 400, [2, 4], 390]] as typeof cases) {
       const fn = (keys: sp.Tensor, values: sp.Tensor) => sortedThenSummed(keys, values, keyLimit, strategy);
       await expectParity(`segmentSum ${count} keys, ${strategy}`, fn, [keySpec(count, high), { shape: [count, ...row] }], {
         tolerance: EXACT,
