@@ -49,12 +49,17 @@ function forwardPass(options: EmbeddingBagKernelOptions, groupStart: number, gro
   const index = forwardInputIndex(shardCount);
   const bound = groupEnd - groupStart;
 
+  // With dim a multiple of 4, an invocation pools 4 adjacent columns with vec4 loads and stores.
+  const lanes = options.dim % 4 === 0 ? 4 : 1;
+  const vec = lanes === 4;
+  const f32 = vec ? 'vec4<f32>' : 'f32';
+  const u32 = vec ? 'vec4<u32>' : 'u32';
   const bindings: BindingDecl[] = [];
-  for (let k = 0; k < bound; k++) bindings.push(input(groupStart + k, `shard${k}`, 'f32'));
+  for (let k = 0; k < bound; k++) bindings.push(input(groupStart + k, `shard${k}`, f32));
   bindings.push(input(index.ids, 'ids', 'u32'), input(index.offsets, 'offsets', 'u32'), input(index.fieldInfo, 'field_info', 'u32'));
   if (hasWeights) bindings.push(input(index.weights, 'weights', 'f32'));
-  bindings.push(output(0, 'out', 'f32'));
-  if (pooling === 'max') bindings.push(output(1, 'argmax', 'u32'));
+  bindings.push(output(0, 'out', f32));
+  if (pooling === 'max') bindings.push(output(1, 'argmax', u32));
 
   const uniforms: UniformField[] = [
     ['batch', 'u32', options.batchSize],
@@ -64,40 +69,43 @@ function forwardPass(options: EmbeddingBagKernelOptions, groupStart: number, gro
     ['group_start', 'u32', groupStart],
     ['group_end', 'u32', groupEnd],
   ];
-  const cases = Array.from({ length: bound }, (_, k) => `    case ${k}u: { return shard${k}[local_row * u.dim + column]; }`).join('\n');
+  const cases = Array.from({ length: bound }, (_, k) => `    case ${k}u: { return shard${k}[(local_row * u.dim + column) / ${lanes}u]; }`).join('\n');
 
+  const zero = `${f32}(0.0)`;
+  const none = `${u32}(${NO_POSITION}u)`;
   let init: string;
   let accumulate: string;
   let finish: string;
   if (pooling === 'max') {
-    init = first
-      ? `var best = 0.0;\n  var best_position = ${NO_POSITION}u;`
-      : `var best = out[o];\n  var best_position = argmax[o];`;
+    init = first ? `var best = ${zero};\n  var best_position = ${none};` : `var best = out[o / ${lanes}u];\n  var best_position = argmax[o / ${lanes}u];`;
     // Positions increase within a pass; the tie rule keeps the first maximum across passes too.
-    accumulate = `if (best_position == ${NO_POSITION}u || value > best || (value == best && p < best_position)) {
-        best = value;
-        best_position = p;
-      }`;
-    finish = `out[o] = select(best, 0.0, best_position == ${NO_POSITION}u);\n  argmax[o] = best_position;`;
+    // Per column (component): take the value where the column has no maximum yet, or a larger one.
+    accumulate = `let position = ${u32}(p);
+      let take = (best_position == ${none}) | (value > best) | ((value == best) & (position < best_position));
+      best = select(best, value, take);
+      best_position = select(best_position, position, take);`;
+    finish = `out[o / ${lanes}u] = select(best, ${zero}, best_position == ${none});\n  argmax[o / ${lanes}u] = best_position;`;
   } else {
-    init = first ? 'var total = 0.0;' : 'var total = out[o];';
+    init = first ? `var total = ${zero};` : `var total = out[o / ${lanes}u];`;
     accumulate = hasWeights ? 'total = total + weights[p] * value;' : 'total = total + value;';
-    finish = pooling === 'mean' && last ? 'out[o] = select(0.0, total / f32(count), count > 0u);' : 'out[o] = total;';
+    finish =
+      pooling === 'mean' && last ? `out[o / ${lanes}u] = select(${zero}, total / f32(count), count > 0u);` : `out[o / ${lanes}u] = total;`;
   }
 
   const wgsl = `${declareBindings(bindings, uniforms)}
-fn load_row(shard: u32, local_row: u32, column: u32) -> f32 {
+fn load_row(shard: u32, local_row: u32, column: u32) -> ${f32} {
   switch shard {
 ${cases}
-    default: { return 0.0; }
+    default: { return ${zero}; }
   }
 }
 
 ${computeEntry(BAG_WORKGROUP)} {
   let flat = ${flatWorkgroupIndex()} * ${BAG_WORKGROUP}u + lid;
-  if (flat >= u.batch * u.fields * u.dim) { return; }
-  let bag = flat / u.dim;
-  let column = flat % u.dim;
+  let groups = u.dim / ${lanes}u;
+  if (flat >= u.batch * u.fields * groups) { return; }
+  let bag = flat / groups;
+  let column = (flat % groups) * ${lanes}u;
   let field = bag / u.batch;
   let example = bag % u.batch;
   let o = (example * u.fields + field) * u.dim + column;
@@ -124,12 +132,13 @@ ${FIELD_LOOKUP}
     wgsl,
     buffers: bindings.map((binding) => binding.ref),
     uniforms: packUniforms(uniforms),
-    dispatch: grid1d(Math.ceil((options.batchSize * options.fields * options.dim) / BAG_WORKGROUP)),
+    dispatch: grid1d(Math.ceil((options.batchSize * options.fields * (options.dim / lanes)) / BAG_WORKGROUP)),
   };
 }
 
 /**
- * Generates the forward: one invocation per (bag, column) walks the bag's ids in order.
+ * Generates the forward: one invocation per (bag, column) walks the bag's ids in order, or per
+ * (bag, 4 adjacent columns) when the dimension is a multiple of 4.
  * With more shards than one pass can bind, pass g adds the ids whose rows lie in its
  * shards to what the previous passes wrote.
  */

@@ -134,6 +134,22 @@ describe('embeddingBags parity', () => {
     await expectBackendsAgree('max', { fields: FIELDS, batchSize: 23, dim: 4, lengths: [2, 0, 5, 1, 13], pooling: 'max' }, EXACT);
   });
 
+  // A dimension that is a multiple of 4 runs the vec4 kernels (4 columns per invocation).
+  test('every pooling at a dimension of a multiple of 4', async () => {
+    const lengths = [0, 1, 7, 2, 20];
+    await expectBackendsAgree('vec4 sum', { fields: FIELDS, batchSize: 33, dim: 8, lengths, pooling: 'sum' }, EXACT);
+    await expectBackendsAgree('vec4 weighted sum', { fields: FIELDS, batchSize: 29, dim: 12, lengths, pooling: 'sum', weighted: true }, ROUNDED);
+    await expectBackendsAgree('vec4 mean', { fields: FIELDS, batchSize: 31, dim: 8, lengths, pooling: 'mean' }, ROUNDED);
+    await expectBackendsAgree('vec4 max', { fields: FIELDS, batchSize: 23, dim: 12, lengths, pooling: 'max' }, EXACT);
+    const fields: sp.FieldSpec[] = [
+      { name: 'a', rows: 11 },
+      { name: 'b', rows: 8, paddingId: 3 },
+    ];
+    const sharded: Case = { fields, batchSize: 41, dim: 8, lengths: [0, 3, 1, 8], pooling: 'max', shardRows: 4, shardsPerPass: 2 };
+    await expectBackendsAgree('vec4 sharded max', sharded, EXACT);
+    await expectBackendsAgree('vec4 sharded mean', { ...sharded, pooling: 'mean' }, ROUNDED);
+  });
+
   test('sharded table over several passes', async () => {
     // 19 rows in shards of 4 give 5 shards; two per pass make three forward passes.
     const fields: sp.FieldSpec[] = [
