@@ -1,5 +1,7 @@
-// Bundles the library entry and the CLI into dist/ with esbuild; npm packages stay external.
+// Bundles the library entry, the CLI and the browser bundle into dist/ with esbuild; npm packages stay external except in the browser bundle.
 import { build } from 'esbuild';
+
+import { buildBrowserBundle } from './browser-bundle.mjs';
 
 const common = {
   bundle: true,
@@ -19,3 +21,6 @@ await build({
   banner: { js: '#!/usr/bin/env node' },
 });
 await build({ ...common, entryPoints: ['bench/main.ts'], outfile: 'dist/bench.js' });
+// Parallel expert pre-training starts its worker threads from this file, next to the bundle that uses it.
+// The browser bundle: the library without its Node-only parts, for web pages.
+await buildBrowserBundle();

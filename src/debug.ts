@@ -1,5 +1,7 @@
 // The one debug switch: SPARROW_DEBUG=1 logs adapters and launches, 2 adds WGSL sources, 3 adds timings.
 
+import { envValue, writeDiagnostic } from './host.js';
+
 function parseLevel(raw: string | undefined): number {
   if (raw === undefined || raw === '') return 0;
   const level = Number(raw);
@@ -9,7 +11,7 @@ function parseLevel(raw: string | undefined): number {
   return level;
 }
 
-let level = parseLevel(process.env.SPARROW_DEBUG);
+let level = parseLevel(envValue('SPARROW_DEBUG'));
 
 export function debugLevel(): number {
   return level;
@@ -19,7 +21,7 @@ export function setDebugLevel(next: number): void {
   level = parseLevel(String(next));
 }
 
-/** Writes `message` to stderr when the debug level is at least `minLevel`. */
+/** Writes `message` to stderr (the console in a browser) when the debug level is at least `minLevel`. */
 export function debugLog(minLevel: number, message: string): void {
-  if (level >= minLevel) process.stderr.write(`[sparrow] ${message}\n`);
+  if (level >= minLevel) writeDiagnostic(`[sparrow] ${message}`);
 }

@@ -1,15 +1,17 @@
 // Chooses and keeps the backends: the CPU backend always, the WebGPU backend after `init`.
 
 import { BackendError } from '../errors.js';
+import { envValue, writeDiagnostic } from '../host.js';
 import type { Backend, BackendName } from './backend.js';
 import { CpuBackend } from './cpu/cpu-backend.js';
-import { ADAPTER_CHOICES, findAdapter, type AdapterChoice } from './webgpu/discovery.js';
+// The browser bundle swaps discovery.ts for discovery.browser.ts, which uses navigator.gpu.
+import { ADAPTER_CHOICES, NO_ADAPTER_HINT, findAdapter, type AdapterChoice } from './webgpu/discovery.js';
 import { WebGPUBackend } from './webgpu/webgpu-backend.js';
 
 export interface InitOptions {
   /** `auto` (default) uses WebGPU when an adapter exists, else the CPU backend. Env: SPARROW_BACKEND. */
   backend?: BackendName | 'auto';
-  /** Which Dawn adapter to try; see `AdapterChoice`. Env: SPARROW_ADAPTER. */
+  /** The adapter to try; see `AdapterChoice` (a browser takes `auto` and `default` only). Env: SPARROW_ADAPTER. */
   adapter?: AdapterChoice;
   /** Throw instead of falling back to the CPU backend. Env: SPARROW_REQUIRE_WEBGPU=1. */
   requireWebGPU?: boolean;
@@ -32,13 +34,14 @@ function parseAdapter(raw: string | undefined): AdapterChoice | undefined {
 }
 
 /**
- * Sets up the default backend. Options win over environment variables. Calling it again
- * returns the backend already chosen unless the options ask for another one.
+ * Sets up the default backend. Options win over environment variables, which a web page
+ * does not have, so there only the options count. Calling it again returns the backend
+ * already chosen unless the options ask for another one.
  */
 export async function init(options: InitOptions = {}): Promise<Backend> {
-  const backend = options.backend ?? parseBackend(process.env.SPARROW_BACKEND) ?? 'auto';
-  const adapter = options.adapter ?? parseAdapter(process.env.SPARROW_ADAPTER) ?? 'auto';
-  const requireWebGPU = options.requireWebGPU ?? process.env.SPARROW_REQUIRE_WEBGPU === '1';
+  const backend = options.backend ?? parseBackend(envValue('SPARROW_BACKEND')) ?? 'auto';
+  const adapter = options.adapter ?? parseAdapter(envValue('SPARROW_ADAPTER')) ?? 'auto';
+  const requireWebGPU = options.requireWebGPU ?? envValue('SPARROW_REQUIRE_WEBGPU') === '1';
 
   if (backend === 'cpu') {
     defaultBackend = cpuBackend;
@@ -49,11 +52,9 @@ export async function init(options: InitOptions = {}): Promise<Backend> {
     const found = await findAdapter(adapter);
     if (found === null) {
       if (backend === 'webgpu' || requireWebGPU) {
-        throw new BackendError(
-          'webgpu: no adapter found. On a machine without a GPU, install Mesa\'s llvmpipe (Debian: apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri), or use --backend cpu',
-        );
+        throw new BackendError(`webgpu: no adapter found. ${NO_ADAPTER_HINT}`);
       }
-      process.stderr.write('sparrow: no WebGPU adapter found; using the CPU backend\n');
+      writeDiagnostic('sparrow: no WebGPU adapter found; using the CPU backend');
       defaultBackend = cpuBackend;
       return cpuBackend;
     }

@@ -1,7 +1,7 @@
 // Batch iteration: streamed batches with a seeded shuffle buffer, prefetching, and epochs over an in-memory batch.
 
 import { selectRows, type SparseBatch } from './batch.js';
-import { BadRows, type Row } from './csv.js';
+import { BadRows, type Row } from './rows.js';
 import type { Encoder } from './encode.js';
 import { SeededRandom } from './random.js';
 import type { RowSource } from './source.js';

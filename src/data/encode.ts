@@ -2,7 +2,7 @@
 
 import { crossBucket, murmur3String } from '../sparse/hash.js';
 import type { BatchLayout, FieldBatch, SparseBatch } from './batch.js';
-import { BadRows, type Row } from './csv.js';
+import { BadRows, type Row } from './rows.js';
 import { SchemaError } from './errors.js';
 import {
   bindColumns, markerSets, readCell, readLabel, readNumberCell, readTokens, RowProblem, type BoundColumns,

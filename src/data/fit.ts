@@ -1,6 +1,6 @@
 // The fitting pass: one streaming read of the training rows that learns vocabularies, statistics and quantiles.
 
-import { BadRows, type Row } from './csv.js';
+import { BadRows, type Row } from './rows.js';
 import { SchemaError } from './errors.js';
 import { SeededRandom } from './random.js';
 import {

@@ -7,6 +7,7 @@ export * from './source.js';
 export * from './batch.js';
 export { fit, DISTINCT_CAP, type FitOptions, type DataSummary, type FeatureSummary, type LabelSummary, type NumericStats } from './fit.js';
 export * from './state.js';
+export * from './state-file.js';
 export { Encoder, BatchBuilder, upperBound } from './encode.js';
 export * from './batches.js';
 export * from './dataset.js';

@@ -1,7 +1,4 @@
-// The fitted state (schema, vocabularies, statistics, boundaries, hash seed): its ids, layout and JSON file.
-
-import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// The fitted state (schema, vocabularies, statistics, boundaries, hash seed): its ids, layout and JSON text; state-file.ts reads and writes files.
 
 import type { BatchLayout, FieldLayout } from './batch.js';
 import { SchemaError } from './errors.js';
@@ -131,21 +128,4 @@ export function parseState(text: string, origin = 'fitted state'): FittedState {
     }
   }
   return json;
-}
-
-/** Writes a fitted state to `path` atomically: a temporary file in the same directory, then a rename. */
-export function saveState(state: FittedState, path: string): void {
-  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    writeFileSync(temporary, serializeState(state));
-    renameSync(temporary, path);
-  } catch (error) {
-    rmSync(temporary, { force: true });
-    throw error;
-  }
-}
-
-/** Reads a fitted state written by `saveState`. */
-export function loadState(path: string): FittedState {
-  return parseState(readFileSync(path, 'utf8'), path);
 }

@@ -2,6 +2,7 @@
 
 import type { BackendName } from '../backend/backend.js';
 import { getWebGPUBackend, init } from '../backend/registry.js';
+import { envValue } from '../host.js';
 import { tensor } from '../ops/creation.js';
 import { mul } from '../ops/elementwise.js';
 import { sum } from '../ops/reduce.js';
@@ -31,7 +32,7 @@ export interface ParityOptions {
  */
 export async function testBackends(): Promise<BackendName[]> {
   // Without a requirement, SPARROW_BACKEND (or auto) decides.
-  await init({ backend: process.env.SPARROW_REQUIRE_WEBGPU === '1' ? 'webgpu' : undefined });
+  await init({ backend: envValue('SPARROW_REQUIRE_WEBGPU') === '1' ? 'webgpu' : undefined });
   return getWebGPUBackend() ? ['cpu', 'webgpu'] : ['cpu'];
 }
 

@@ -1,7 +1,5 @@
 // The training loop: shuffled epochs, joint backpropagation, periodic evaluation, early stopping.
 
-import { performance } from 'node:perf_hooks';
-
 import type { BackendName } from '../backend/backend.js';
 import { getBackend } from '../backend/registry.js';
 import { epochBatches } from '../data/batches.js';

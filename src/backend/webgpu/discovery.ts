@@ -1,22 +1,18 @@
 // Finds a WebGPU adapter through Dawn's Node bindings, in the order the design gives.
+// The browser bundle replaces this module with discovery.browser.ts (see scripts/browser-bundle.mjs).
 
 import { BackendError } from '../../errors.js';
 import { debugLog } from '../../debug.js';
+import type { AdapterChoice, FoundAdapter } from './adapter.js';
 
-/** Which Dawn adapter to use: `auto` tries the platform default, then OpenGL ES. */
-export type AdapterChoice = 'auto' | 'default' | 'opengles' | 'vulkan' | 'swiftshader';
-
-export const ADAPTER_CHOICES: readonly AdapterChoice[] = ['auto', 'default', 'opengles', 'vulkan', 'swiftshader'];
+export { ADAPTER_CHOICES, type AdapterChoice, type FoundAdapter } from './adapter.js';
 
 /** Where Debian's `chromium` package installs SwiftShader's Vulkan driver manifest. */
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
-export interface FoundAdapter {
-  gpu: GPU;
-  adapter: GPUAdapter;
-  dawnBackend: 'default' | 'opengles' | 'vulkan';
-  featureLevel: 'core' | 'compatibility';
-}
+/** Advice for the error that `init` throws when no adapter exists. */
+export const NO_ADAPTER_HINT =
+  "On a machine without a GPU, install Mesa's llvmpipe (Debian: apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri), or use --backend cpu";
 
 type DawnModule = { create(options: string[]): GPU; globals: Record<string, unknown> };
 
