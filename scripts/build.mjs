@@ -22,5 +22,6 @@ await build({
 });
 await build({ ...common, entryPoints: ['bench/main.ts'], outfile: 'dist/bench.js' });
 // Parallel expert pre-training starts its worker threads from this file, next to the bundle that uses it.
+await build({ ...common, entryPoints: ['src/train/pretrain-worker.ts'], outfile: 'dist/pretrain-worker.js' });
 // The browser bundle: the library without its Node-only parts, for web pages.
 await buildBrowserBundle();

@@ -22,6 +22,7 @@ import { MULTI_TASK_KINDS, MultiTaskModel, meanGateWeights, type MultiTaskConfig
 import { WideAndDeep, type WideDeepKind } from '../models/wide-deep.js';
 import { OPTIMIZER_KINDS, type OptimizerConfig, type OptimizerKind } from '../optim/config.js';
 import { Optimizer, type ParamGroupOptions } from '../optim/optimizer.js';
+import { freezeExperts, pretrainExperts, PRETRAIN_HEADS, type PretrainHead, type PretrainMode, type PretrainReport } from '../train/pretrain-experts.js';
 import { evaluate, predict, train, type Schedule, type TaskMetrics, type TrainState } from '../train/trainer.js';
 import { addBackendOptions, initBackend, parseInteger, parsePositive, parseSizes, printJson, type BackendOptions } from './common.js';
 
@@ -44,7 +45,13 @@ export const TRAIN_DEFAULTS = {
   gateDropout: 0.1,
   biasHidden: [8],
   biasDropout: 0.1,
+  pretrainHead: 'task' as PretrainHead,
+  finetuneLrScale: 0.1,
+  finetuneLrScope: 'experts' as FinetuneScope,
 };
+
+/** Part of the model that --finetune-lr-scale applies to: the pre-trained expert layers, or every parameter. */
+type FinetuneScope = 'experts' | 'all';
 
 /** Evaluation rows on which `sparrow train` measures the mean gate weights after each evaluation. */
 const GATE_REPORT_ROWS = 10_000;
@@ -88,6 +95,15 @@ interface TrainCliOptions extends BackendOptions {
   resume?: string;
   progress: boolean;
   json?: boolean;
+  pretrainExperts?: boolean;
+  pretrainEpochs?: string;
+  pretrainHead?: PretrainHead;
+  pretrainWorkers?: string;
+  pretrainSerial?: boolean;
+  pretrainCompareSerial?: boolean;
+  finetuneLrScale?: string;
+  finetuneLrScope?: FinetuneScope;
+  freezeExperts?: boolean;
 }
 
 function optimizerConfig(kind: OptimizerKind, l1: number): OptimizerConfig {
@@ -176,6 +192,72 @@ function formatGates(weights: Record<string, number[]>): string {
     .join('; ');
 }
 
+/** Expert pre-training settings from the command line. */
+interface PretrainSettings {
+  epochs: number;
+  head: PretrainHead;
+  workers?: number;
+  mode: PretrainMode;
+  lrScale: number;
+  lrScope: FinetuneScope;
+  freeze: boolean;
+}
+
+/** Checks the pre-training options against each other and the model. Returns null without --pretrain-experts. */
+function pretrainSettings(options: TrainCliOptions, epochs: number): PretrainSettings | null {
+  const dependent: [string, unknown][] = [
+    ['--pretrain-epochs', options.pretrainEpochs],
+    ['--pretrain-head', options.pretrainHead],
+    ['--pretrain-workers', options.pretrainWorkers],
+    ['--pretrain-serial', options.pretrainSerial],
+    ['--pretrain-compare-serial', options.pretrainCompareSerial],
+    ['--finetune-lr-scale', options.finetuneLrScale],
+    ['--finetune-lr-scope', options.finetuneLrScope],
+    ['--freeze-experts', options.freezeExperts],
+  ];
+  if (!options.pretrainExperts) {
+    const given = dependent.find(([, value]) => value !== undefined);
+    if (given) throw new Error(`${given[0]}: only applies with --pretrain-experts`);
+    return null;
+  }
+  if (options.model !== 'mmoe' && options.model !== 'omoe') {
+    throw new Error(`--pretrain-experts: model "${options.model}" has no experts; use --model mmoe or --model omoe`);
+  }
+  if (options.resume) {
+    throw new Error('--pretrain-experts: cannot be combined with --resume, which continues a run whose experts are already assembled; resume without it (frozen experts stay frozen)');
+  }
+  if (options.pretrainSerial && options.pretrainCompareSerial) {
+    throw new Error('--pretrain-serial: cannot be combined with --pretrain-compare-serial, which already runs the experts one after another after the parallel run');
+  }
+  if (options.pretrainSerial && options.pretrainWorkers !== undefined) throw new Error('--pretrain-workers: has no effect with --pretrain-serial, which trains in this process');
+  let mode: PretrainMode = 'parallel';
+  if (options.pretrainSerial) mode = 'serial';
+  if (options.pretrainCompareSerial) mode = 'both';
+  return {
+    epochs: options.pretrainEpochs === undefined ? epochs : parseInteger(options.pretrainEpochs, '--pretrain-epochs', 1),
+    head: options.pretrainHead ?? TRAIN_DEFAULTS.pretrainHead,
+    workers: options.pretrainWorkers === undefined ? undefined : parseInteger(options.pretrainWorkers, '--pretrain-workers', 1),
+    mode,
+    lrScale: options.finetuneLrScale === undefined ? TRAIN_DEFAULTS.finetuneLrScale : parsePositive(options.finetuneLrScale, '--finetune-lr-scale'),
+    lrScope: options.finetuneLrScope ?? TRAIN_DEFAULTS.finetuneLrScope,
+    freeze: options.freezeExperts === true,
+  };
+}
+
+/** Formats the pre-training's wall times as one line. */
+function formatPretrain(report: PretrainReport): string {
+  const what = `pre-trained ${report.experts} experts (head ${report.head}, ${report.epochs} epoch${report.epochs === 1 ? '' : 's'})`;
+  const serial = report.serialSeconds === null ? '' : `${report.serialSeconds.toFixed(1)} s one after another in this process`;
+  if (report.parallelSeconds === null) return `${what}: ${serial}`;
+  const parallel = `${report.parallelSeconds.toFixed(1)} s on ${report.workers} worker threads`;
+  if (report.serialSeconds === null) {
+    const total = report.perExpert.reduce((sum, expert) => sum + expert.seconds, 0);
+    return `${what}: ${parallel} (the experts' own times add up to ${total.toFixed(1)} s; --pretrain-compare-serial times a serial run)`;
+  }
+  const speedup = report.serialSeconds / report.parallelSeconds;
+  return `${what}: ${parallel} against ${serial} (${speedup.toFixed(2)}x; same weights: ${report.sameAsSerial ? 'yes' : 'no'})`;
+}
+
 async function encodeSource(source: RowSource, encoder: Encoder, skipBadRows: boolean, what: string): Promise<SparseBatch> {
   const badRows = new BadRows(skipBadRows);
   const batch = await encodeAll(source, encoder, badRows);
@@ -229,6 +311,25 @@ export function registerTrain(program: Command): void {
     .option('--score <weights>', 'serving score saved with the model: task weights such as click=1,like=2 (default: weight 1 per task)')
     .addOption(new Option('--score-kind <kind>', 'serving score formula: sum (sum of w * p) or product (product of p ^ w)').choices(['sum', 'product']))
     .option('--resume <dir>', 'continue training from a checkpoint written by --out; the other options must match the first run')
+    .option('--pretrain-experts', 'omoe, mmoe: pre-train each expert alone under a temporary head in parallel worker threads, then fine-tune the assembled model')
+    .option('--pretrain-epochs <n>', 'with --pretrain-experts: passes over the training data per expert (default: the value of --epochs)')
+    .addOption(
+      new Option(
+        '--pretrain-head <kind>',
+        `with --pretrain-experts: temporary head of expert k: task (task k mod the number of tasks) or all (every task) (default: ${TRAIN_DEFAULTS.pretrainHead})`,
+      ).choices([...PRETRAIN_HEADS]),
+    )
+    .option('--pretrain-workers <n>', 'with --pretrain-experts: worker threads, each with its own device (default: the smaller of --experts and the available cores)')
+    .option('--pretrain-serial', 'with --pretrain-experts: train the experts one after another in this process instead of in worker threads')
+    .option('--pretrain-compare-serial', 'with --pretrain-experts: after the parallel run, train the experts again one after another in this process to report both wall times and check that the weights match (doubles the pre-training time)')
+    .option('--finetune-lr-scale <x>', `with --pretrain-experts: factor on the learning rate of the parts that --finetune-lr-scope names, during the fine-tuning of the assembled model (default: ${TRAIN_DEFAULTS.finetuneLrScale})`)
+    .addOption(
+      new Option(
+        '--finetune-lr-scope <part>',
+        `with --pretrain-experts: what --finetune-lr-scale applies to: experts (the pre-trained expert layers; gates, towers, embeddings, wide part and bias tower keep --deep-lr and --wide-lr) or all (the whole model) (default: ${TRAIN_DEFAULTS.finetuneLrScope})`,
+      ).choices(['experts', 'all']),
+    )
+    .option('--freeze-experts', 'with --pretrain-experts: leave the expert layers unchanged during fine-tuning (--resume keeps them frozen)')
     .option('--no-progress', 'print a line per epoch instead of a progress bar')
     .option('--json', 'print one JSON object as the last line');
   addBackendOptions(command).action(async (options: TrainCliOptions) => runTrain(options));
@@ -248,6 +349,7 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
   const l1 = Number(options.l1);
   if (!(l1 >= 0)) throw new Error(`--l1: invalid value "${options.l1}"; expected a number of at least 0`);
   const log = (line: string) => process.stderr.write(`${line}\n`);
+  const pretrain = pretrainSettings(options, epochs);
 
   const opened = openData({ preset: options.preset, schema: options.schema, data: options.data, split: options.split, seed });
   const evalSource = options.eval ? csvSource(opened.schema, options.eval) : (opened.test ?? opened.validation);
@@ -276,16 +378,52 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
   if (options.biasTower === true && model instanceof MultiTaskModel && model.biasTower === null) {
     throw new Error('--bias-tower: the data has no bias features; mark fields or numeric columns with feeds "bias" in the schema');
   }
+  const schedule: Schedule = options.schedule === 'cosine' ? { kind: 'cosine' } : { kind: 'constant' };
+
+  let pretrainReport: PretrainReport | null = null;
+  if (pretrain && model instanceof MultiTaskModel) {
+    log(`pre-training ${model.expertCount} experts ${pretrain.mode === 'serial' ? 'one after another' : 'in worker threads'} ...`);
+    pretrainReport = await pretrainExperts(model, trainSet, {
+      epochs: pretrain.epochs,
+      batchSize,
+      seed,
+      head: pretrain.head,
+      optimizer: optimizerConfig(options.deepOptimizer, 0),
+      lr: deepLr,
+      schedule,
+      mode: pretrain.mode,
+      workers: pretrain.workers,
+      onExpert: (expert, how) => log(`expert ${expert.expert} (${how}, head ${expert.tasks.join('+')}): loss ${expert.loss.toFixed(4)}, ${expert.seconds.toFixed(1)} s`),
+    });
+    log(formatPretrain(pretrainReport));
+  }
+  const resumedOptions = resumed?.config.training?.options;
+  const frozen = pretrain?.freeze === true || resumedOptions?.freezeExperts === true;
+  if (frozen && model instanceof MultiTaskModel) freezeExperts(model);
+  // A model with pre-trained experts keeps them in their own optimizer group, resumed runs too.
+  const pretrained = pretrain !== null || resumedOptions?.pretrainExperts !== undefined;
+  // What the checkpoint records of the pre-training, carried over by resumed runs.
+  const pretrainRecord = pretrain
+    ? { pretrainExperts: { epochs: pretrain.epochs, head: pretrain.head, mode: pretrain.mode, workers: pretrainReport?.workers ?? null }, finetuneLrScale: pretrain.lrScale, finetuneLrScope: pretrain.lrScope }
+    : pretrained
+      ? { pretrainExperts: resumedOptions?.pretrainExperts, finetuneLrScale: resumedOptions?.finetuneLrScale, finetuneLrScope: resumedOptions?.finetuneLrScope }
+      : {};
+  const expertScale = pretrain?.lrScale ?? 1;
+  const restScale = pretrain?.lrScope === 'all' ? pretrain.lrScale : 1;
+
   const parts = model.parameterParts();
+  const isExpert = (name: string) => pretrained && /^expert\d+\./.test(name);
+  const expertParams = Object.fromEntries(Object.entries(parts.deep).filter(([name]) => isExpert(name)));
+  const deepParams = Object.fromEntries(Object.entries(parts.deep).filter(([name]) => !isExpert(name)));
   const groups: ParamGroupOptions[] = [];
-  if (Object.keys(parts.wide).length > 0) groups.push({ name: 'wide', params: parts.wide, optimizer: optimizerConfig(options.wideOptimizer, l1), lr: wideLr });
-  if (Object.keys(parts.deep).length > 0) groups.push({ name: 'deep', params: parts.deep, optimizer: optimizerConfig(options.deepOptimizer, 0), lr: deepLr });
+  if (Object.keys(parts.wide).length > 0) groups.push({ name: 'wide', params: parts.wide, optimizer: optimizerConfig(options.wideOptimizer, l1), lr: wideLr * restScale });
+  if (Object.keys(deepParams).length > 0) groups.push({ name: 'deep', params: deepParams, optimizer: optimizerConfig(options.deepOptimizer, 0), lr: deepLr * restScale });
+  if (Object.keys(expertParams).length > 0) groups.push({ name: 'experts', params: expertParams, optimizer: optimizerConfig(options.deepOptimizer, 0), lr: deepLr * expertScale });
   const optimizer = new Optimizer(groups);
   if (resumed?.config.training) {
     optimizer.loadStateDict({ ...resumed.config.training.optimizer, tensors: Object.fromEntries(Object.entries(resumed.optimizerTensors ?? {}).map(([name, t]) => [name, t.data as Float32Array])) });
   }
 
-  const schedule: Schedule = options.schedule === 'cosine' ? { kind: 'cosine' } : { kind: 'constant' };
   const bar = options.progress && process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'epoch {epoch} [{bar}] {percentage}% | {value}/{total} steps | {eps} examples/s | loss {loss}', hideCursor: true }, cliProgress.Presets.shades_classic) : null;
   let lastLoss = 'n/a';
   const gates: { epoch: number; step: number; weights: Record<string, number[]> }[] = [];
@@ -326,7 +464,11 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
       score,
       optimizer,
       training: {
-        options: { model: options.model, epochs, batchSize, ...(multiTask ? {} : { hidden }), dropout, seed, schedule: options.schedule, wideOptimizer: options.wideOptimizer, deepOptimizer: options.deepOptimizer, wideLr, deepLr, l1 },
+        options: {
+          model: options.model, epochs, batchSize, ...(multiTask ? {} : { hidden }), dropout, seed, schedule: options.schedule, wideOptimizer: options.wideOptimizer, deepOptimizer: options.deepOptimizer, wideLr, deepLr, l1,
+          ...pretrainRecord,
+          ...(frozen ? { freezeExperts: true } : {}),
+        },
         state: result.state,
       },
       metrics: result.finalMetrics,
@@ -343,6 +485,7 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
     seconds: result.seconds,
     stoppedEarly: result.stoppedEarly,
     ...(model instanceof MultiTaskModel ? { gates } : {}),
+    ...(pretrainReport && pretrain ? { pretrain: { ...pretrainReport, finetuneLrScale: pretrain.lrScale, finetuneLrScope: pretrain.lrScope, frozenExperts: frozen } } : {}),
     backend: backend.name,
     adapter: backend.adapter,
     out: options.out ?? null,
@@ -354,6 +497,7 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
   process.stdout.write(
     [
       `model ${summary.model} on ${describeAdapter(backend)}`,
+      ...(pretrainReport ? [formatPretrain(pretrainReport)] : []),
       ...result.epochs.map((epoch) => `epoch ${epoch.epoch + 1}  loss ${epoch.loss.toFixed(4)}  ${epoch.seconds.toFixed(1)} s${epoch.metrics ? `  ${formatMetrics(epoch.metrics).replace(/\n/g, '; ')}` : ''}`),
       `final: ${formatMetrics(result.finalMetrics) || 'no evaluation data'}`,
       ...(gates.length > 0
