@@ -72,6 +72,12 @@ export interface TrainState {
   stepInEpoch: number;
   globalStep: number;
   dropoutCalls: Record<string, number>;
+  /**
+   * Learning rate of each parameter group before the schedule, so that a resumed run
+   * schedules from the same rates (the optimizer's saved rates are already scheduled). A state
+   * without it (an older checkpoint) takes the optimizer's current rates.
+   */
+  baseRates?: number[];
 }
 
 export interface TaskMetrics {
@@ -126,8 +132,10 @@ export async function train(model: TrainableModel, optimizer: Optimizer, train: 
   const stepsPerEpoch = Math.ceil(train.size / options.batchSize);
   const totalSteps = stepsPerEpoch * options.epochs;
   const lossEvery = options.lossEvery ?? 20;
-  const baseRates = optimizer.groups.map((group) => group.lr);
   const state: TrainState = options.resume ? { ...options.resume } : { epoch: 0, stepInEpoch: 0, globalStep: 0, dropoutCalls: {} };
+  const resumedRates = state.baseRates?.length === optimizer.groups.length ? state.baseRates : undefined;
+  const baseRates = resumedRates ?? optimizer.groups.map((group) => group.lr);
+  state.baseRates = [...baseRates];
   for (const [name, module] of model.namedModules()) {
     if (module instanceof Dropout) module.calls = state.dropoutCalls[name] ?? 0;
   }

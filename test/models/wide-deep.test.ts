@@ -104,9 +104,11 @@ describe('checkpoints', () => {
     expect(loaded.config.metrics?.consumed.auc).toBe(result.finalMetrics!.consumed.auc);
   });
 
-  test('resuming gives the weights of an uninterrupted run', async () => {
+  // The cosine schedule checks that a resumed run schedules from the base learning rates, not
+  // from the already decayed rates that the optimizer's state holds.
+  test.each([{ kind: 'constant' }, { kind: 'cosine', minFactor: 0.1 }] as const)('resuming gives the weights of an uninterrupted run (%o)', async (schedule) => {
     const backend = 'cpu';
-    const options = { epochs: 3, batchSize: 200, seed: 7, backend } as const;
+    const options = { epochs: 3, batchSize: 200, seed: 7, backend, schedule } as const;
     const small = sp.selectRows(data.trainSet, Array.from({ length: 600 }, (_, i) => i));
 
     const straight = new WideAndDeep(small.layout, { kind: 'wide-deep', hidden: [8], dropout: 0.2, seed: 9 }, backend);
