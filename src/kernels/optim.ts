@@ -25,8 +25,10 @@ export interface OptimizerKernelOptions {
   /** Hyperparameters, read in `body` as `u.<name>`. */
   uniforms: UniformField[];
   /**
-   * WGSL statements of the update of one element. They read the gradient `g`, and read and
-   * assign the weight `w` and one variable per slot (named as the slot).
+   * WGSL statements of the update of one element, or of 4 adjacent ones as vec4. They read the
+   * gradient `g`, and read and assign the weight `w` and one variable per slot (named as the
+   * slot), all of the WGSL type alias `T` (`f32` or `vec4<f32>`), so they use element-wise
+   * built-ins and `select` instead of branches on values.
    */
   body: string;
 }
@@ -39,7 +41,7 @@ export interface OptimizerKernelOptions {
  * Dense: element k of the parameter takes gradient element k.
  * Sparse: invocation e updates local row `rows[e / rowSize] - rowOffset` (in u32, so a row
  * below the offset wraps to a large value), column `e % rowSize`, with gradient element
- * `values[e]`. A local row of at least `rows` is skipped: padding entries, rows of other
+ * `values[e]` (with 4 elements per invocation, e counts groups of 4 columns). A local row of at least `rows` is skipped: padding entries, rows of other
  * shards and bad ids alike, so no write lands out of bounds. Rows must be unique, because two
  * invocations that update one element would race. The element index
  * `row * rowSize + column` fits in u32 because the parameter fits one storage binding (at
@@ -47,46 +49,51 @@ export interface OptimizerKernelOptions {
  */
 export function optimizerProgram(options: OptimizerKernelOptions): KernelProgram {
   const { name, mode, paramSize, rowSize, rows, touchedRows, slots } = options;
-  const count = mode === 'dense' ? paramSize : touchedRows * rowSize;
+  // Rows (sparse) or parameters (dense) of a multiple of 4 elements update 4 per invocation.
+  const lanes = (mode === 'dense' ? paramSize : rowSize) % 4 === 0 ? 4 : 1;
+  const type = lanes === 4 ? 'vec4<f32>' : 'f32';
+  const count = (mode === 'dense' ? paramSize : touchedRows * rowSize) / lanes;
   if (count === 0) return { passes: [] };
 
   const slotBindings: BindingDecl[] = slots.map((slot, i) => ({
     name: `${slot}_state`,
-    dtype: 'f32',
+    dtype: type,
     ref: { kind: 'input', index: (mode === 'dense' ? 2 : 3) + i, access: 'read_write' },
   }));
   const gradientBindings: BindingDecl[] =
     mode === 'dense'
-      ? [{ name: 'grad', dtype: 'f32', ref: { kind: 'input', index: 1, access: 'read' } }]
+      ? [{ name: 'grad', dtype: type, ref: { kind: 'input', index: 1, access: 'read' } }]
       : [
           { name: 'rows', dtype: 'u32', ref: { kind: 'input', index: 1, access: 'read' } },
-          { name: 'values', dtype: 'f32', ref: { kind: 'input', index: 2, access: 'read' } },
+          { name: 'values', dtype: type, ref: { kind: 'input', index: 2, access: 'read' } },
         ];
   const bindings: BindingDecl[] = [
-    { name: 'param', dtype: 'f32', ref: { kind: 'input', index: 0, access: 'read_write' } },
+    { name: 'param', dtype: type, ref: { kind: 'input', index: 0, access: 'read_write' } },
     ...gradientBindings,
     ...slotBindings,
   ];
   const uniforms: UniformField[] = [
     ['count', 'u32', count],
-    ['row_size', 'u32', rowSize],
+    ['groups', 'u32', rowSize / lanes],
     ['rows', 'u32', rows],
     ['row_offset', 'u32', options.rowOffset],
     ...options.uniforms,
   ];
 
+  // Indices count groups of `lanes` elements; a row holds `u.groups` of them.
   const locate =
     mode === 'dense'
       ? `  let k = e;
   let g = grad[e];`
-      : `  let row = rows[e / u.row_size] - u.row_offset;
+      : `  let row = rows[e / u.groups] - u.row_offset;
   if (row >= u.rows) { return; }
-  let k = row * u.row_size + e % u.row_size;
+  let k = row * u.groups + e % u.groups;
   let g = values[e];`;
   const loads = slots.map((slot) => `  var ${slot} = ${slot}_state[k];`).join('\n');
   const stores = slots.map((slot) => `  ${slot}_state[k] = ${slot};`).join('\n');
 
   const wgsl = `${declareBindings(bindings, uniforms)}
+alias T = ${type};
 ${computeEntry(WORKGROUP_SIZE)} {
   let e = ${flatWorkgroupIndex()} * ${WORKGROUP_SIZE}u + lid;
   if (e >= u.count) { return; }
@@ -152,9 +159,5 @@ export function ftrlBody(): string {
   let sigma = (sqrt(n_next) - sqrt(n)) / u.alpha;
   z = z + g - sigma * w;
   n = n_next;
-  if (abs(z) <= u.l1) {
-    w = 0.0;
-  } else {
-    w = -(z - sign(z) * u.l1) / ((u.beta + sqrt(n)) / u.alpha + u.l2);
-  }`;
+  w = select(-(z - sign(z) * u.l1) / ((u.beta + sqrt(n)) / u.alpha + u.l2), T(0.0), abs(z) <= T(u.l1));`;
 }
