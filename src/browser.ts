@@ -90,3 +90,6 @@ export {
 export * from './models/score.js';
 export { train, predict, evaluate, type TrainableModel, type TrainOptions, type TrainResult, type TrainState, type Schedule, type StepEvent, type EvaluationEvent, type TaskMetrics } from './train/trainer.js';
 export { multiTaskLoss } from './train/loss.js';
+// Feeds for an exported ONNX model and its error type; writing the model (exportOnnx) is Node-only.
+export { onnxFeeds, ONNX_PADDING_ID, type OnnxInputSpec, type OnnxOutputSpec, type OnnxFeed } from './export/onnx-inputs.js';
+export { OnnxExportError } from './export/errors.js';

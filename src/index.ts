@@ -35,3 +35,24 @@ export * from './metrics/index.js';
 export * from './io/index.js';
 export { importSafetensors } from './nn/import-safetensors.js';
 export { importWeights, WeightImportError, type ImportWeightsOptions, type ImportWeightsReport, type ImportedTensor, type WeightNameMap } from './nn/import-weights.js';
+
+// Models, their checkpoints, the training loop and the ONNX export.
+export { WideAndDeep, WideLinear, DeepTower, resolveWideDeepConfig, type WideDeepKind, type WideDeepConfig, type ResolvedWideDeepConfig } from './models/wide-deep.js';
+export {
+  MultiTaskModel,
+  meanGateWeights,
+  MULTI_TASK_KINDS,
+  matchingBottomSize,
+  mlpParameterCount,
+  resolveMultiTaskConfig,
+  type MultiTaskConfig,
+  type MultiTaskKind,
+  type ResolvedMultiTaskConfig,
+} from './models/multitask.js';
+export * from './models/score.js';
+export { train, predict, evaluate, type TrainableModel, type TrainOptions, type TrainResult, type TrainState, type Schedule, type StepEvent, type EvaluationEvent, type TaskMetrics } from './train/trainer.js';
+export { multiTaskLoss } from './train/loss.js';
+export { saveModel, loadModel, type SavedModel, type SaveModelOptions, type LoadedModel, type ModelCheckpointConfig } from './models/checkpoint.js';
+export { exportOnnx, type OnnxExportOptions, type OnnxExport } from './export/onnx-model.js';
+export { onnxFeeds, ONNX_PADDING_ID, type OnnxInputSpec, type OnnxOutputSpec, type OnnxFeed } from './export/onnx-inputs.js';
+export { OnnxExportError } from './export/errors.js';

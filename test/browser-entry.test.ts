@@ -35,6 +35,9 @@ const NODE_ONLY: Record<string, string> = {
   OPTIMIZER_FILE: 'names a file of a checkpoint directory',
   PREVIOUS_SUFFIX: 'names a file of a checkpoint directory',
   WEIGHTS_FILE: 'names a file of a checkpoint directory',
+  saveModel: 'writes a checkpoint directory',
+  loadModel: 'reads a checkpoint directory',
+  exportOnnx: 'encodes with the onnx-proto package, which the page bundle leaves out',
 };
 
 const scratch = join(import.meta.dirname, '..', '.tmp', 'browser-entry-test');

@@ -79,7 +79,12 @@ async function runExport(options: ExportCliOptions): Promise<void> {
     return;
   }
 
-  const origin = { 'command line': 'from the command line', model: 'saved with the model', default: 'default' }[scoreInForce.source];
+  // Weights and kind come from the command line or, each on its own, from the saved model (or the default).
+  const stored = config.score ? 'saved with the model' : 'default';
+  let origin = { 'command line': 'from the command line', model: 'saved with the model', default: 'default' }[scoreInForce.source];
+  if (scoreInForce.source === 'command line' && (options.score === undefined || options.scoreKind === undefined)) {
+    origin = options.score === undefined ? `kind from the command line, weights ${stored}` : `weights from the command line, kind ${stored}`;
+  }
   const rows = [
     ...exported.inputs.map((input) => [input.name, `${input.dtype} [${input.shape.join(', ')}]`, describeInput(input)]),
     ...exported.outputs.map((output) => [output.name, `${output.dtype} [${output.shape.join(', ')}]`, output.columns ? `columns: ${output.columns.join(', ')}` : 'the serving score']),

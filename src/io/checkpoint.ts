@@ -156,12 +156,12 @@ function checkReplaceable(target: string): void {
 /** Returns the directory to read: `target`, or its `.sparrow-previous` sibling when a save was interrupted between its two renames. */
 function locateCheckpoint(target: string): string {
   if (existsSync(target)) {
-    if (!statSync(target).isDirectory()) throw new CheckpointError(target, 'is not a directory; pass the checkpoint directory that saveCheckpoint wrote');
+    if (!statSync(target).isDirectory()) throw new CheckpointError(target, 'is not a directory; pass the checkpoint directory that saveCheckpoint wrote (`sparrow train --out` writes one)');
     return target;
   }
   const previous = target + PREVIOUS_SUFFIX;
   if (existsSync(join(previous, CONFIG_FILE))) return previous;
-  throw new CheckpointError(target, 'checkpoint directory not found; pass the directory that saveCheckpoint wrote');
+  throw new CheckpointError(target, 'checkpoint directory not found; pass the directory that saveCheckpoint wrote (`sparrow train --out` writes one)');
 }
 
 function readConfigFile(directory: string): ConfigFile {

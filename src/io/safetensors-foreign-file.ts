@@ -2,6 +2,7 @@
 
 import { closeSync, fstatSync, openSync } from 'node:fs';
 
+import { SafetensorsError } from './errors.js';
 import { readInto } from './safetensors-file.js';
 import { foreignTensor, readAnyDType, type ForeignSafetensors, type ForeignTensor } from './safetensors-foreign.js';
 import { parseHeader, readHeaderLength } from './safetensors.js';
@@ -12,7 +13,12 @@ import { parseHeader, readHeaderLength } from './safetensors.js';
  * converts it. Invalid files raise a SafetensorsError naming the file and the tensor.
  */
 export function readForeignSafetensors(path: string): ForeignSafetensors {
-  const fd = openSync(path, 'r');
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw new SafetensorsError(path, undefined, `cannot open the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); check the path`);
+  }
   try {
     const fileBytes = fstatSync(fd).size;
     const first = new Uint8Array(Math.min(8, fileBytes));

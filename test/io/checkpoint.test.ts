@@ -177,7 +177,7 @@ describe('checkpoint load errors', () => {
 
   test('missing directory', () => {
     const directory = join(temporaryDirectory(), 'nowhere');
-    expect(() => loadCheckpoint(directory)).toThrow(`${directory}: checkpoint directory not found; pass the directory that saveCheckpoint wrote`);
+    expect(() => loadCheckpoint(directory)).toThrow(`${directory}: checkpoint directory not found; pass the directory that saveCheckpoint wrote (\`sparrow train --out\` writes one)`);
   });
 
   test('missing config.json', () => {

@@ -371,6 +371,14 @@ describe('invalid files', () => {
     });
   }
 
+  test('a missing file names the path', () => {
+    const path = join(temporaryDirectory(), 'missing.safetensors');
+    const module = smallMlp();
+    expect(() => importSafetensors(module, path)).toThrow(SafetensorsError);
+    expect(() => importSafetensors(module, path)).toThrow(`${path}: cannot open the file (ENOENT); check the path`);
+    module.dispose();
+  });
+
   test('a valid file with the same layout loads', () => {
     // The counterpart of the cases above, so their failures come from the one defect each.
     const module = smallMlp();
