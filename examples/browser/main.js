@@ -108,7 +108,7 @@ class LossChart {
 }
 
 function formatAuc(metric) {
-  return metric.value === null ? 'undefined' : metric.value.toFixed(4);
+  return metric.value === null ? 'n/a' : metric.value.toFixed(4);
 }
 
 function showAucTable(demo) {
