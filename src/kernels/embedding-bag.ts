@@ -269,7 +269,7 @@ export function embeddingGradProgram(options: EmbeddingGradKernelOptions): Kerne
  * `column` of its row. It reads `bag_of`, `scale`, `grad`, for `max` also `argmax`, and the
  * uniforms `batch`, `fields` and `row_size` (the dimension).
  */
-/** The vec4 form of `embeddingValueFunction`, for 4 adjacent columns from `column` (a multiple of 4). */
+/** Generates the vec4 form of `embeddingValueFunction`, for 4 adjacent columns from `column` (a multiple of 4). */
 function embeddingValueFunction4(pooling: Pooling): string {
   const value = pooling === 'max' ? 'select(vec4<f32>(0.0), value, argmax[o / 4u] == vec4<u32>(position))' : 'value';
   return `fn segment_value4(position: u32, column: u32) -> vec4<f32> {

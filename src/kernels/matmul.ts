@@ -190,9 +190,9 @@ const MATVEC_ROWS = 4;
 /**
  * Builds the program for n = 1: C[b] = act(op(A[b]) v[b] + bias), where v is B's single column
  * (B stored as [k, 1] or, transposed, as [1, k]: the same memory). The register-tiled kernel
- * pads n to a vec4 block of columns and runs a handful of workgroups, each walking all of k; on
- * llvmpipe that took 0.4 to 0.8 ms for the last layer of the Adult model (256 x 128), mostly
- * loads of padding. Here each invocation owns MATVEC_ROWS consecutive rows: every load of v is
+ * pads n to a vec4 block of columns and runs a handful of workgroups, each walking all of k.
+ * On llvmpipe that took 0.4 to 0.8 ms for the last layer of the Adult model (256 x 128), mostly
+ * in loads of padding. Here each invocation owns MATVEC_ROWS consecutive rows: every load of v is
  * the same address across a workgroup's invocations (when the rows share a batch entry), and
  * rows of A are read as vec4 along k (A stored [m, k], k % 4 == 0) or as vec4 across the rows
  * (A stored [k, m], m % 4 == 0), with scalar loads otherwise. Each output is one invocation's

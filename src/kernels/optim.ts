@@ -27,8 +27,8 @@ export interface OptimizerKernelOptions {
   /**
    * WGSL statements of the update of one element, or of 4 adjacent ones as vec4. They read the
    * gradient `g`, and read and assign the weight `w` and one variable per slot (named as the
-   * slot), all of the WGSL type alias `T` (`f32` or `vec4<f32>`), so they use element-wise
-   * built-ins and `select` instead of branches on values.
+   * slot). All of these have the WGSL type alias `T` (`f32` or `vec4<f32>`), so the statements
+   * use element-wise built-ins and `select` instead of branches on values.
    */
   body: string;
 }
@@ -80,7 +80,7 @@ export function optimizerProgram(options: OptimizerKernelOptions): KernelProgram
     ...options.uniforms,
   ];
 
-  // Indices count groups of `lanes` elements; a row holds `u.groups` of them.
+  // Indices count groups of `lanes` elements; a row has `u.groups` of them.
   const locate =
     mode === 'dense'
       ? `  let k = e;

@@ -74,7 +74,7 @@ const IS_HEAD = `fn is_head(i: u32) -> bool {
   return key < u.key_limit && (i == 0u || keys[i - 1u] != key);
 }`;
 
-/** Whether the sum passes run the vec4 form of `options`. */
+/** Tells whether the sum passes run the vec4 form of `options`. */
 function isVectorized(options: SegmentSumOptions): boolean {
   return options.vector !== undefined && options.rowSize > 0 && options.rowSize % 4 === 0;
 }

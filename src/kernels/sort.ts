@@ -230,10 +230,10 @@ ${computeEntry(SORT_WORKGROUP)} {
 
 /**
  * Generates one digit pass of the single-workgroup sort. The workgroup first counts the keys
- * of each digit (giving each digit's first output position), then walks the keys in chunks
- * of SORT_BLOCK, ranking each chunk as the multi-workgroup scatter ranks a block and moving
- * each digit's next position past the chunk's keys of that digit. Chunks are taken in order,
- * so the pass is stable.
+ * of each digit, which gives each digit's first output position. Then it walks the keys in
+ * chunks of SORT_BLOCK and ranks each chunk as the multi-workgroup scatter ranks a block. After
+ * a chunk, each digit's next position moves past the chunk's keys of that digit. Chunks are
+ * taken in order, so the pass is stable.
  */
 function singleWorkgroupDigit(shift: number, first: boolean, keyBits: number, source: { keys: string; positions: string }, target: { keys: string; positions: string }): string {
   const load = (index: string) => (first ? loadKey(true, index, keyBits).replace('keys_in', source.keys) : `${source.keys}[${index}]`);
@@ -282,7 +282,7 @@ ${packedScan(SORT_WORKGROUP).replace(/\n/g, '\n  ')}
       }
     }
     workgroupBarrier();
-    // The last invocation's inclusive scan holds the chunk's count of each digit.
+    // The last invocation's inclusive scan is the chunk's count of each digit.
     if (lid < ${BUCKETS}u) {
       next_position[lid] = next_position[lid] + packed_count(packed_low[${SORT_WORKGROUP - 1}], packed_high[${SORT_WORKGROUP - 1}], lid);
     }
