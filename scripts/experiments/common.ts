@@ -1,11 +1,12 @@
 // Helpers that the experiment drivers share: options, backend setup, encoding, models, statistics and tables.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import * as sp from '../../src/index.js';
+import { writeAll, writeFileAtomic } from '../../src/io/atomic.js';
 import { MultiTaskModel, type MultiTaskConfig } from '../../src/models/multitask.js';
 import { train, type TaskMetrics, type TrainState } from '../../src/train/trainer.js';
 
@@ -156,10 +157,10 @@ export function markdownTable(headers: string[], rows: string[][]): string {
   return [line(headers), line(headers.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map(line)].join('\n');
 }
 
-/** Writes `value` as indented JSON, creating the folder. */
+/** Writes `value` as indented JSON, creating the folder. The file is replaced atomically, so a stopped driver leaves its last complete version. */
 export function writeJson(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+  writeFileAtomic(path, (fd) => writeAll(fd, Buffer.from(`${JSON.stringify(value, null, 2)}\n`)));
 }
 
 /** Writes a progress line to stderr, so stdout keeps only the tables. */
