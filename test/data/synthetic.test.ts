@@ -2,7 +2,7 @@
 
 import { describe, expect, test } from 'vitest';
 
-import { BadRows, Encoder, Foodio, MmoeSynthetic, YoutubeSim, encodeAll, fit, foodioSchema, youtubeSimSchema } from '../../src/data/index.js';
+import { BadRows, Encoder, Foodio, MmoeSynthetic, YOUTUBE_SIM_COLUMNS, YOUTUBE_SIM_DEVICES, YoutubeSim, encodeAll, fit, foodioSchema, youtubeSimSchema } from '../../src/data/index.js';
 import { collectRows } from './helpers.js';
 
 function pearson(a: number[], b: number[]): number {
@@ -137,23 +137,96 @@ describe('mmoe-synthetic', () => {
 });
 
 describe('youtube-sim', () => {
-  const generator = new YoutubeSim({ seed: 6, rows: 20000 });
-  const column = (name: string) => ['user', 'item', 'item_category', 'position', 'device', 'click', 'watch_time', 'like', 'dismiss', 'rating', 'true_relevance', 'examination'].indexOf(name);
+  const column = (name: string) => YOUTUBE_SIM_COLUMNS.indexOf(name);
+  const index = (value: string | number) => Number(String(value).slice(1));
+  const mean = (rows: (string | number)[][], name: string) => rows.reduce((sum, row) => sum + Number(row[column(name)]), 0) / rows.length;
+  const rowsOf = (generator: YoutubeSim) => Array.from({ length: generator.options.rows }, (_, i) => generator.row(i));
+  const simulator = new YoutubeSim({ seed: 6, rows: 20000 });
+  const logged = rowsOf(simulator);
 
-  test('clicks carry a position bias', async () => {
-    const rows = await collectRows(generator.source(), new BadRows(false));
-    const clickRate = (position: string) => {
-      const group = rows.filter((row) => row[column('position')] === position);
-      return { clicks: group.filter((row) => row[column('click')] === '1').length / group.length, relevance: group.reduce((s, row) => s + Number(row[column('true_relevance')]), 0) / group.length };
+  test('each request shows distinct candidates at positions 1..P for one user and device', () => {
+    for (let start = 0; start < logged.length; start += 10) {
+      const request = logged.slice(start, start + 10);
+      expect(request.map((row) => row[column('position')])).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']);
+      expect(new Set(request.map((row) => row[column('request')]))).toEqual(new Set([`q${start / 10}`]));
+      expect(new Set(request.map((row) => row[column('user')])).size).toBe(1);
+      expect(new Set(request.map((row) => row[column('device')])).size).toBe(1);
+      expect(new Set(request.map((row) => row[column('item')])).size).toBe(10);
+    }
+  });
+
+  test('positions follow the logging score', () => {
+    // Without policy noise the policy score is known, and positions sort it.
+    const generator = new YoutubeSim({ seed: 5, rows: 3000, policyNoise: 0 });
+    const rows = rowsOf(generator);
+    for (let start = 0; start < rows.length; start += 10) {
+      const scores = rows.slice(start, start + 10).map((row) => generator.policyScore(index(row[column('user')]), index(row[column('item')]), 0));
+      for (let i = 1; i < scores.length; i++) expect(scores[i]).toBeLessThanOrEqual(scores[i - 1]);
+    }
+
+    // With the default noise, relevant and promoted items still sit near the top.
+    const at = (position: number) => logged.filter((row) => row[column('position')] === String(position));
+    expect(mean(at(1), 'true_relevance')).toBeGreaterThan(mean(at(10), 'true_relevance') + 0.3);
+    const others = logged.filter((row) => row[column('promoted')] === '0');
+    const top = others.filter((row) => Number(row[column('position')]) <= 5);
+    const bottom = others.filter((row) => Number(row[column('position')]) > 5);
+    expect(mean(top, 'true_relevance')).toBeGreaterThan(mean(bottom, 'true_relevance') + 0.15);
+    expect(mean(at(1), 'promoted')).toBeGreaterThan(2 * mean(logged, 'promoted'));
+    expect(mean(at(10), 'promoted')).toBeLessThan(0.5 * mean(logged, 'promoted'));
+  });
+
+  test('promotion inflates clicks beyond relevance', () => {
+    // Clicks per unit of true relevance, promoted items over the others.
+    const inflation = (rows: (string | number)[][]) => {
+      const promoted = rows.filter((row) => row[column('promoted')] === '1');
+      const others = rows.filter((row) => row[column('promoted')] === '0');
+      return mean(promoted, 'click') / mean(promoted, 'true_relevance') / (mean(others, 'click') / mean(others, 'true_relevance'));
     };
-    const top = clickRate('1');
-    const bottom = clickRate('10');
-    // Relevance does not depend on position, clicks do.
-    expect(Math.abs(top.relevance - bottom.relevance)).toBeLessThan(0.03);
-    expect(top.clicks).toBeGreaterThan(2 * bottom.clicks);
+    const promoted = logged.filter((row) => row[column('promoted')] === '1');
+    const others = logged.filter((row) => row[column('promoted')] === '0');
+    const itemShare = simulator.itemPromoted.reduce((sum, flag) => sum + flag, 0) / simulator.itemPromoted.length;
+    expect(Math.abs(itemShare - 0.3)).toBeLessThan(0.1);
+    // Candidates are uniform, so impressions show promoted items as often as the catalog contains them.
+    expect(Math.abs(promoted.length / logged.length - itemShare)).toBeLessThan(0.03);
+    // Promotion is drawn apart from relevance, so promoted items are no more relevant, but they are examined and clicked more.
+    expect(Math.abs(mean(promoted, 'true_relevance') - mean(others, 'true_relevance'))).toBeLessThan(0.03);
+    expect(mean(promoted, 'examination')).toBeGreaterThan(1.3 * mean(others, 'examination'));
+    expect(inflation(logged)).toBeGreaterThan(1.3);
+
+    // Without the boost the same items get no more clicks than their relevance earns.
+    const fair = rowsOf(new YoutubeSim({ seed: 6, rows: 20000, promotionBoost: 0 }));
+    expect(inflation(fair)).toBeGreaterThan(0.9);
+    expect(inflation(fair)).toBeLessThan(1.1);
+  });
+
+  test('clicks are relevance times examination', () => {
+    for (const position of ['1', '5', '10']) {
+      const group = logged.filter((row) => row[column('position')] === position);
+      const expected = group.reduce((sum, row) => sum + Number(row[column('true_relevance')]) * Number(row[column('examination')]), 0);
+      const clicks = group.filter((row) => row[column('click')] === '1').length;
+      // A binomial count: 4 standard deviations of the sum of Bernoulli(r e), bounded by sqrt(expected).
+      expect(Math.abs(clicks - expected), `position ${position}`).toBeLessThan(4 * Math.sqrt(expected));
+    }
+    const generator = new YoutubeSim({ rows: 1 });
     expect(generator.examination(1, 0)).toBe(1);
     expect(generator.examination(10, 0)).toBeCloseTo(0.1, 12);
     expect(generator.examination(10, 2)).toBeGreaterThan(generator.examination(10, 0));
+    const row = logged[37];
+    const device = YOUTUBE_SIM_DEVICES.findIndex((candidate) => candidate.name === row[column('device')]);
+    expect(row[column('examination')]).toBe(generator.examination(Number(row[column('position')]), device));
+  });
+
+  test('an offset inside a request gives the same rows', async () => {
+    const whole = await collectRows(new YoutubeSim({ seed: 9, rows: 40 }).source(), new BadRows(false));
+    const shifted = await collectRows(new YoutubeSim({ seed: 9, rows: 27, offset: 13 }).source(), new BadRows(false));
+    expect(shifted).toEqual(whole.slice(13));
+  });
+
+  test('options are checked', () => {
+    expect(() => new YoutubeSim({ items: 5, positions: 10 })).toThrow(/positions 10 exceeds items 5/);
+    expect(() => new YoutubeSim({ promotedShare: 1.5 })).toThrow(/promotedShare 1.5 must be in \[0, 1\]/);
+    expect(() => new YoutubeSim({ policyNoise: -1 })).toThrow(/policyNoise -1 must be a finite number >= 0/);
+    expect(() => new YoutubeSim({ promotionBoost: Number.NaN })).toThrow(/promotionBoost NaN/);
   });
 
   test('objectives depend on the click', async () => {
@@ -171,6 +244,6 @@ describe('youtube-sim', () => {
     const { state } = await fit(youtubeSimSchema, source);
     const batch = await encodeAll(source, new Encoder(state, source.columns));
     for (let i = 0; i < batch.size; i++) expect(batch.labelMasks.rating[i]).toBe(batch.labels.click[i]);
-    expect(batch.layout.fields.filter((field) => field.feeds === 'bias').map((field) => field.name)).toEqual(['position', 'device']);
+    expect(batch.layout.fields.map((field) => `${field.name}:${field.feeds}`)).toEqual(['user:both', 'item:both', 'item_category:both', 'promoted:both', 'position:bias', 'device:bias']);
   });
 });
