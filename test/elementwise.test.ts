@@ -89,6 +89,7 @@ describe('binary ops', () => {
     const a = sp.zeros([2, 3], { backend: 'cpu' });
     const b = sp.zeros([4], { backend: 'cpu' });
     expect(() => sp.add(a, b)).toThrow(/add: shapes \[2, 3\] and \[4\] cannot be broadcast/);
+    expect(() => sp.maskPositive(a, b)).toThrow(/maskPositive: shapes \[2, 3\] and \[4\] cannot be broadcast/);
   });
 
   test('dtype mismatch is rejected', () => {
