@@ -64,7 +64,7 @@ describe.each(backends)('engine on %s', (backend) => {
     expect(Array.from(await x.grad!.data())).toEqual([3, 5, 7]);
   });
 
-  test('a gradient handed on unchanged has one owner per input, and backward leaks nothing', async () => {
+  test('handed-on gradient has one owner', async () => {
     const a = sp.tensor([1, 2], undefined, { backend, requiresGrad: true });
     const b = sp.tensor([3, 4], undefined, { backend, requiresGrad: true });
     const before = sp.memory(backend).tensorBytes;

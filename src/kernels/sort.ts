@@ -9,10 +9,10 @@ import { computeEntry, declareBindings, flatWorkgroupIndex, grid1d, packUniforms
 export const RADIX_BITS = 4;
 const BUCKETS = 1 << RADIX_BITS;
 /**
- * Invocations per sort workgroup. Few invocations with many keys each: on the software
+ * Invocations per sort workgroup: few invocations with many keys each. On the software
  * adapters every barrier switches between all of a workgroup's invocations, and the rank scan
- * needs two barriers per doubling (on llvmpipe, 64 x 16 sorted 2,048 to 65,536 keys 1.3 to
- * 2.4 times faster than 256 x 4).
+ * needs two barriers per doubling. On llvmpipe, 64 x 16 sorted 2,048 to 65,536 keys 1.3 to 2.4
+ * times faster than 256 x 4.
  */
 const SORT_WORKGROUP = 64;
 /** Keys per invocation; a workgroup ranks a block of SORT_WORKGROUP x SORT_ITEMS keys, whose digit counts fit the 16-bit packed counters. */
@@ -21,9 +21,9 @@ const SORT_BLOCK = SORT_WORKGROUP * SORT_ITEMS;
 
 /**
  * Largest count sorted by the single-workgroup program. Up to it, one dispatch that loops over
- * the keys beats the 3 to 5 dispatches per digit of the multi-workgroup program, whose fixed
- * cost per dispatch dominates small sorts on the software adapters (llvmpipe: 3,072 keys of
- * 12 bits in 0.57 ms against 0.94 ms). Larger sorts keep the multi-workgroup program, which
+ * the keys beats the 3 to 5 dispatches per digit of the multi-workgroup program. The fixed cost
+ * of each dispatch dominates small sorts on the software adapters: on llvmpipe, 3,072 keys of
+ * 12 bits took 0.57 ms against 0.94 ms. Larger sorts keep the multi-workgroup program, which
  * spreads the keys over a GPU's cores.
  */
 export const SINGLE_WORKGROUP_SORT_LIMIT = 8192;
@@ -37,7 +37,7 @@ export interface SortOptions {
   strategy?: SortStrategy;
 }
 
-/** Which WebGPU sort program to run; both give the same (stable) result. */
+/** Choice of WebGPU sort program; both give the same (stable) result. */
 export type SortStrategy = 'auto' | 'single' | 'multi';
 
 /** Number of digit passes for `keyBits`. */

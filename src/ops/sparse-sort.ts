@@ -39,7 +39,7 @@ interface SortAttrs {
  * original position of each, u32 [N]; equal keys keep their input order. Only bits
  * [0, keyBits) are sorted: a key of 2^keyBits or more is first clamped to 2^keyBits - 1,
  * and the sorted keys hold the clamped value. The WebGPU program is a least-significant-digit
- * radix sort of 4 bits per pass, so fewer key bits mean fewer passes; up to
+ * radix sort of 4 bits per pass, so fewer key bits mean fewer passes. Up to
  * SINGLE_WORKGROUP_SORT_LIMIT keys it runs as one workgroup in one dispatch. Deterministic on both
  * backends. Not differentiable.
  */
