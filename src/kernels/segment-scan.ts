@@ -11,30 +11,35 @@ const SCAN_ITEMS = 4;
 export const SCAN_BLOCK = SCAN_WORKGROUP * SCAN_ITEMS;
 
 /**
- * WGSL helper `workgroup_exclusive_scan(lid, value)`: the exclusive prefix sum of `value`
- * over the invocations of a workgroup of SCAN_WORKGROUP, by Hillis-Steele steps in
- * workgroup memory. `scan_total` holds the workgroup total afterwards. Every invocation
- * must call it from uniform control flow, because it contains barriers.
+ * Generates the WGSL helper `workgroup_exclusive_scan(lid, value)`: the exclusive prefix sum
+ * of `value` over the invocations of a workgroup of `workgroupSize`, by Hillis-Steele steps in
+ * workgroup memory. `scan_total` is the workgroup total afterwards. Every invocation must call
+ * it from uniform control flow, because it contains barriers.
  */
-export const WORKGROUP_SCAN_WGSL = `
-var<workgroup> scan_values: array<u32, ${SCAN_WORKGROUP}>;
+export function workgroupScanWgsl(workgroupSize: number): string {
+  return `
+var<workgroup> scan_values: array<u32, ${workgroupSize}>;
 var<workgroup> scan_total: u32;
 fn workgroup_exclusive_scan(lid: u32, value: u32) -> u32 {
   workgroupBarrier();
   scan_values[lid] = value;
   workgroupBarrier();
-  for (var offset = 1u; offset < ${SCAN_WORKGROUP}u; offset = offset << 1u) {
+  for (var offset = 1u; offset < ${workgroupSize}u; offset = offset << 1u) {
     var left = 0u;
     if (lid >= offset) { left = scan_values[lid - offset]; }
     workgroupBarrier();
     scan_values[lid] = scan_values[lid] + left;
     workgroupBarrier();
   }
-  if (lid == ${SCAN_WORKGROUP - 1}u) { scan_total = scan_values[lid]; }
+  if (lid == ${workgroupSize - 1}u) { scan_total = scan_values[lid]; }
   workgroupBarrier();
   return scan_values[lid] - value;
 }
 `;
+}
+
+/** `workgroupScanWgsl` for the scan passes' workgroup of SCAN_WORKGROUP invocations. */
+export const WORKGROUP_SCAN_WGSL = workgroupScanWgsl(SCAN_WORKGROUP);
 
 /** Number of u32 block totals that `scanPasses` needs as scratch for `count` values. */
 export function scanScratchSize(count: number): number {

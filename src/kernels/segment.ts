@@ -1,14 +1,14 @@
 // WGSL segmented sum over sorted keys: unique keys and per-segment sums of value rows, split by key range.
 
 import type { BufferRef, KernelPass, KernelProgram, TempSpec } from './pass.js';
-import { scanPasses, scanScratchSize } from './segment-scan.js';
+import { scanPasses, scanScratchSize, workgroupScanWgsl } from './segment-scan.js';
 import { computeEntry, declareBindings, flatWorkgroupIndex, grid1d, packUniforms, type BindingDecl, type UniformField } from './wgsl.js';
 
 const SEGMENT_WORKGROUP = 256;
 
 /**
- * Most keys that the single-workgroup program takes (one part only). Like the small sort, it
- * trades the five dispatches of the multi-workgroup program for one.
+ * Maximum number of keys that the single-workgroup program takes (one part only). Like the
+ * small sort, it trades the five dispatches of the multi-workgroup program for one.
  */
 export const SINGLE_WORKGROUP_SEGMENT_LIMIT = 8192;
 /** Invocations of the single-workgroup program; few, since each barrier switches between all of them on the software adapters. */
@@ -263,7 +263,7 @@ function singleWorkgroupPass(options: SegmentSumOptions): KernelPass {
   const wgsl = `${declareBindings(bindings, uniforms)}
 ${IS_HEAD}
 ${valueFunction}
-var<workgroup> scan_values: array<u32, ${SINGLE_WORKGROUP}>;
+${workgroupScanWgsl(SINGLE_WORKGROUP)}
 var<workgroup> segments: u32;
 ${computeEntry(SINGLE_WORKGROUP)} {
   if (lid == 0u) { segments = 0u; }
@@ -273,18 +273,7 @@ ${computeEntry(SINGLE_WORKGROUP)} {
     for (var j = 0u; j < ${SINGLE_ITEMS}u; j++) {
       if (start + j < u.count && is_head(start + j)) { own = own + 1u; }
     }
-    // Inclusive Hillis-Steele scan of the head counts.
-    workgroupBarrier();
-    scan_values[lid] = own;
-    workgroupBarrier();
-    for (var offset = 1u; offset < ${SINGLE_WORKGROUP}u; offset = offset << 1u) {
-      var left = 0u;
-      if (lid >= offset) { left = scan_values[lid - offset]; }
-      workgroupBarrier();
-      scan_values[lid] = scan_values[lid] + left;
-      workgroupBarrier();
-    }
-    var segment = segments + scan_values[lid] - own;
+    var segment = segments + workgroup_exclusive_scan(lid, own);
     for (var j = 0u; j < ${SINGLE_ITEMS}u; j++) {
       if (start + j < u.count && is_head(start + j)) {
         heads[segment] = start + j;
@@ -292,7 +281,7 @@ ${computeEntry(SINGLE_WORKGROUP)} {
       }
     }
     workgroupBarrier();
-    if (lid == 0u) { segments = segments + scan_values[${SINGLE_WORKGROUP - 1}]; }
+    if (lid == 0u) { segments = segments + scan_total; }
   }
   storageBarrier();
   workgroupBarrier();
