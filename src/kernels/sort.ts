@@ -84,7 +84,7 @@ fn packed_one(digit: u32) -> array<vec4<u32>, 2> {
 `;
 
 /**
- * WGSL that turns each invocation's packed digit counts (`low`, `high`) into the counts of
+ * Generates the WGSL that turns each invocation's packed digit counts (`low`, `high`) into the counts of
  * earlier invocations (`before_low`, `before_high`): an inclusive Hillis-Steele scan of the
  * workgroup arrays `packed_low` and `packed_high`, minus the own counts.
  */
@@ -149,6 +149,52 @@ ${computeEntry(SORT_WORKGROUP)} {
 }
 
 /**
+ * Generates the ranking of one block of SORT_BLOCK keys from `start` (in scope): each
+ * invocation loads its SORT_ITEMS keys with `load` (a WGSL expression of index `start + j`),
+ * counts the earlier keys of each key's digit among its own (`local_rank`), and an inclusive
+ * scan of the packed counts, minus the own counts, gives the counts of earlier invocations
+ * (`before_low`, `before_high`). `shift` is the digit's first bit as a WGSL expression.
+ */
+function rankBlock(load: string, shift: string): string {
+  return `
+  var keys: array<u32, ${SORT_ITEMS}>;
+  var local_rank: array<u32, ${SORT_ITEMS}>;
+  var low = vec4<u32>(0u);
+  var high = vec4<u32>(0u);
+  for (var j = 0u; j < ${SORT_ITEMS}u; j++) {
+    if (start + j < u.count) {
+      let key = ${load};
+      let digit = (key >> ${shift}) & ${BUCKETS - 1}u;
+      keys[j] = key;
+      local_rank[j] = packed_count(low, high, digit);
+      let one = packed_one(digit);
+      low = low + one[0];
+      high = high + one[1];
+    }
+  }
+${packedScan(SORT_WORKGROUP)}`;
+}
+
+/**
+ * Generates the writes of a block ranked by `rankBlock`: key j of an invocation goes to
+ * `digitStart` (a WGSL expression of `digit`: the block's first position for that digit) plus
+ * the earlier keys of its digit in the block, and its original position (`loadPosition`, an
+ * expression of `index`) goes beside it.
+ */
+function scatterBlock(digitStart: string, shift: string, target: { keys: string; positions: string }, loadPosition: string): string {
+  return `
+  for (var j = 0u; j < ${SORT_ITEMS}u; j++) {
+    let index = start + j;
+    if (index < u.count) {
+      let digit = (keys[j] >> ${shift}) & ${BUCKETS - 1}u;
+      let destination = ${digitStart} + packed_count(before_low, before_high, digit) + local_rank[j];
+      ${target.keys}[destination] = keys[j];
+      ${target.positions}[destination] = ${loadPosition};
+    }
+  }`;
+}
+
+/**
  * Generates the scatter pass of one digit. Each invocation takes SORT_ITEMS consecutive keys.
  * Per-digit counts are packed as 16-bit fields (two digits per u32, eight u32 in two vec4),
  * so one workgroup scan of the packed vectors gives every invocation the number of earlier
@@ -189,34 +235,8 @@ ${computeEntry(SORT_WORKGROUP)} {
   let block = ${flatWorkgroupIndex()};
   if (block >= u.blocks) { return; }
   let start = block * ${SORT_BLOCK}u + lid * ${SORT_ITEMS}u;
-
-  var keys: array<u32, ${SORT_ITEMS}>;
-  var local_rank: array<u32, ${SORT_ITEMS}>;
-  var low = vec4<u32>(0u);
-  var high = vec4<u32>(0u);
-  for (var j = 0u; j < ${SORT_ITEMS}u; j++) {
-    if (start + j < u.count) {
-      let key = ${loadKey(first, 'start + j', keyBits)};
-      let digit = (key >> u.shift) & ${BUCKETS - 1}u;
-      keys[j] = key;
-      local_rank[j] = packed_count(low, high, digit);
-      let one = packed_one(digit);
-      low = low + one[0];
-      high = high + one[1];
-    }
-  }
-
-  // Inclusive scan of the packed counts; subtracting the own counts makes it exclusive.${packedScan(SORT_WORKGROUP)}
-
-  for (var j = 0u; j < ${SORT_ITEMS}u; j++) {
-    let index = start + j;
-    if (index < u.count) {
-      let digit = (keys[j] >> u.shift) & ${BUCKETS - 1}u;
-      let destination = histogram_scan[digit * u.blocks + block] + packed_count(before_low, before_high, digit) + local_rank[j];
-      keys_out[destination] = keys[j];
-      positions_out[destination] = ${loadPosition};
-    }
-  }
+${rankBlock(loadKey(first, 'start + j', keyBits), 'u.shift')}
+${scatterBlock('histogram_scan[digit * u.blocks + block]', 'u.shift', { keys: 'keys_out', positions: 'positions_out' }, loadPosition)}
 }
 `;
   return {
@@ -256,31 +276,8 @@ function singleWorkgroupDigit(shift: number, first: boolean, keyBits: number, so
   workgroupBarrier();
   for (var chunk = 0u; chunk < u.count; chunk = chunk + ${SORT_BLOCK}u) {
     let start = chunk + lid * ${SORT_ITEMS}u;
-    var keys: array<u32, ${SORT_ITEMS}>;
-    var local_rank: array<u32, ${SORT_ITEMS}>;
-    var low = vec4<u32>(0u);
-    var high = vec4<u32>(0u);
-    for (var j = 0u; j < ${SORT_ITEMS}u; j++) {
-      if (start + j < u.count) {
-        let key = ${load('start + j')};
-        let digit = (key >> ${shift}u) & ${BUCKETS - 1}u;
-        keys[j] = key;
-        local_rank[j] = packed_count(low, high, digit);
-        let one = packed_one(digit);
-        low = low + one[0];
-        high = high + one[1];
-      }
-    }
-${packedScan(SORT_WORKGROUP).replace(/\n/g, '\n  ')}
-    for (var j = 0u; j < ${SORT_ITEMS}u; j++) {
-      let index = start + j;
-      if (index < u.count) {
-        let digit = (keys[j] >> ${shift}u) & ${BUCKETS - 1}u;
-        let destination = next_position[digit] + packed_count(before_low, before_high, digit) + local_rank[j];
-        ${target.keys}[destination] = keys[j];
-        ${target.positions}[destination] = ${loadPosition};
-      }
-    }
+${rankBlock(load('start + j'), `${shift}u`)}
+${scatterBlock('next_position[digit]', `${shift}u`, target, loadPosition)}
     workgroupBarrier();
     // The last invocation's inclusive scan is the chunk's count of each digit.
     if (lid < ${BUCKETS}u) {
