@@ -84,9 +84,9 @@ fn packed_one(digit: u32) -> array<vec4<u32>, 2> {
 `;
 
 /**
- * Generates the WGSL that turns each invocation's packed digit counts (`low`, `high`) into the counts of
- * earlier invocations (`before_low`, `before_high`): an inclusive Hillis-Steele scan of the
- * workgroup arrays `packed_low` and `packed_high`, minus the own counts.
+ * Generates the WGSL that turns each invocation's packed digit counts (`low`, `high`) into the
+ * counts of earlier invocations (`before_low`, `before_high`): an inclusive Hillis-Steele scan
+ * of the workgroup arrays `packed_low` and `packed_high`, minus the own counts.
  */
 function packedScan(workgroupSize: number): string {
   return `
