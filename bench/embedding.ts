@@ -132,7 +132,7 @@ function generateBatch(fieldRows: readonly number[], random: () => number): Host
 }
 
 /** Generates the inputs of one shape from seeds that depend only on the shape. */
-function generateInputs(vocab: number, dim: number): EmbeddingInputs {
+export function generateInputs(vocab: number, dim: number): EmbeddingInputs {
   const shape: EmbeddingShape = { vocab, dim, batch: BATCH, fields: FIELDS };
   const fieldRows = splitVocabulary(vocab, FIELDS);
 

@@ -188,7 +188,7 @@ ${body}
   }`,
         count * dim,
         k,
-        embeddingValueFunction(pooling),
+        embeddingValueFunction(pooling, false),
       ),
     );
   });

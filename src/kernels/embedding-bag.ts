@@ -1,7 +1,7 @@
 // WGSL for table-batched embedding bags: pooled lookups over shards, and the keys and sums of their gradient.
 
 import type { KernelPass, KernelProgram } from './pass.js';
-import { segmentSumProgram } from './segment.js';
+import { segmentSumProgram, vectorChunk } from './segment.js';
 import { computeEntry, declareBindings, flatWorkgroupIndex, grid1d, input, output, packUniforms, type BindingDecl, type UniformField } from './wgsl.js';
 
 export type Pooling = 'sum' | 'mean' | 'max';
@@ -49,9 +49,11 @@ function forwardPass(options: EmbeddingBagKernelOptions, groupStart: number, gro
   const index = forwardInputIndex(shardCount);
   const bound = groupEnd - groupStart;
 
-  // With dim a multiple of 4, an invocation pools 4 adjacent columns with vec4 loads and stores.
+  // With dim a multiple of 4, an invocation pools `chunk` groups of 4 adjacent columns with vec4
+  // loads and stores, reading each id and its row's shard once for the whole chunk.
   const lanes = options.dim % 4 === 0 ? 4 : 1;
   const vec = lanes === 4;
+  const chunk = vec ? vectorChunk(options.dim) : 1;
   const f32 = vec ? 'vec4<f32>' : 'f32';
   const u32 = vec ? 'vec4<u32>' : 'u32';
   const bindings: BindingDecl[] = [];
@@ -69,31 +71,42 @@ function forwardPass(options: EmbeddingBagKernelOptions, groupStart: number, gro
     ['group_start', 'u32', groupStart],
     ['group_end', 'u32', groupEnd],
   ];
-  const cases = Array.from({ length: bound }, (_, k) => `    case ${k}u: { return shard${k}[(local_row * u.dim + column) / ${lanes}u]; }`).join('\n');
+  const cases = Array.from({ length: bound }, (_, k) => `    case ${k}u: { return shard${k}[element + k]; }`).join('\n');
 
   const zero = `${f32}(0.0)`;
   const none = `${u32}(${NO_POSITION}u)`;
+  const slot = `(o / ${lanes}u + k)`;
   let init: string;
   let accumulate: string;
   let finish: string;
   if (pooling === 'max') {
-    init = first ? `var best = ${zero};\n  var best_position = ${none};` : `var best = out[o / ${lanes}u];\n  var best_position = argmax[o / ${lanes}u];`;
+    init = `var best: array<${f32}, CHUNK>;
+  var best_position: array<${u32}, CHUNK>;
+  for (var k = 0u; k < CHUNK; k++) {
+    ${first ? `best[k] = ${zero};\n    best_position[k] = ${none};` : `best[k] = out[${slot}];\n    best_position[k] = argmax[${slot}];`}
+  }`;
     // Positions increase within a pass; the tie rule keeps the first maximum across passes too.
     // Per column (component): take the value where the column has no maximum yet, or a larger one.
     accumulate = `let position = ${u32}(p);
-      let take = (best_position == ${none}) | (value > best) | ((value == best) & (position < best_position));
-      best = select(best, value, take);
-      best_position = select(best_position, position, take);`;
-    finish = `out[o / ${lanes}u] = select(best, ${zero}, best_position == ${none});\n  argmax[o / ${lanes}u] = best_position;`;
+      let take = (best_position[k] == ${none}) | (value > best[k]) | ((value == best[k]) & (position < best_position[k]));
+      best[k] = select(best[k], value, take);
+      best_position[k] = select(best_position[k], position, take);`;
+    finish = `for (var k = 0u; k < CHUNK; k++) {
+    out[${slot}] = select(best[k], ${zero}, best_position[k] == ${none});
+    argmax[${slot}] = best_position[k];
+  }`;
   } else {
-    init = first ? `var total = ${zero};` : `var total = out[o / ${lanes}u];`;
-    accumulate = hasWeights ? 'total = total + weights[p] * value;' : 'total = total + value;';
-    finish =
-      pooling === 'mean' && last ? `out[o / ${lanes}u] = select(${zero}, total / f32(count), count > 0u);` : `out[o / ${lanes}u] = total;`;
+    init = `var total: array<${f32}, CHUNK>;${first ? '' : `\n  for (var k = 0u; k < CHUNK; k++) { total[k] = out[${slot}]; }`}`;
+    accumulate = hasWeights ? 'total[k] = total[k] + weight * value;' : 'total[k] = total[k] + value;';
+    const store = pooling === 'mean' && last ? `select(${zero}, total[k] / f32(count), count > 0u)` : 'total[k]';
+    finish = `for (var k = 0u; k < CHUNK; k++) { out[${slot}] = ${store}; }`;
   }
 
   const wgsl = `${declareBindings(bindings, uniforms)}
-fn load_row(shard: u32, local_row: u32, column: u32) -> ${f32} {
+const CHUNK: u32 = ${chunk}u;
+
+// Group k of the chunk that starts at the given element of a bound shard.
+fn load_row(shard: u32, element: u32, k: u32) -> ${f32} {
   switch shard {
 ${cases}
     default: { return ${zero}; }
@@ -102,10 +115,10 @@ ${cases}
 
 ${computeEntry(BAG_WORKGROUP)} {
   let flat = ${flatWorkgroupIndex()} * ${BAG_WORKGROUP}u + lid;
-  let groups = u.dim / ${lanes}u;
-  if (flat >= u.batch * u.fields * groups) { return; }
-  let bag = flat / groups;
-  let column = (flat % groups) * ${lanes}u;
+  let chunks = u.dim / (${lanes}u * CHUNK);
+  if (flat >= u.batch * u.fields * chunks) { return; }
+  let bag = flat / chunks;
+  let column = (flat % chunks) * ${lanes}u * CHUNK;
   let field = bag / u.batch;
   let example = bag % u.batch;
   let o = (example * u.fields + field) * u.dim + column;
@@ -121,8 +134,11 @@ ${FIELD_LOOKUP}
     let row = row_start + id;
     let shard = row / u.shard_rows;
     if (shard < u.group_start || shard >= u.group_end) { continue; }
-    let value = load_row(shard - u.group_start, row - shard * u.shard_rows, column);
-    ${accumulate}
+    let element = ((row - shard * u.shard_rows) * u.dim + column) / ${lanes}u;
+${hasWeights && pooling !== 'max' ? '    let weight = weights[p];\n' : ''}    for (var k = 0u; k < CHUNK; k++) {
+      let value = load_row(shard - u.group_start, element, k);
+      ${accumulate}
+    }
   }
   ${finish}
 }
@@ -132,13 +148,14 @@ ${FIELD_LOOKUP}
     wgsl,
     buffers: bindings.map((binding) => binding.ref),
     uniforms: packUniforms(uniforms),
-    dispatch: grid1d(Math.ceil((options.batchSize * options.fields * (options.dim / lanes)) / BAG_WORKGROUP)),
+    dispatch: grid1d(Math.ceil((options.batchSize * options.fields * (options.dim / lanes / chunk)) / BAG_WORKGROUP)),
   };
 }
 
 /**
- * Generates the forward: one invocation per (bag, column) walks the bag's ids in order, or per
- * (bag, 4 adjacent columns) when the dimension is a multiple of 4.
+ * Generates the forward: one invocation per (bag, column) walks the bag's ids in order, or,
+ * when the dimension is a multiple of 4, per (bag, chunk of up to 4 vec4 column groups; see
+ * `vectorChunk`).
  * With more shards than one pass can bind, pass g adds the ids whose rows lie in its
  * shards to what the previous passes wrote.
  */
@@ -228,6 +245,13 @@ export interface EmbeddingGradKernelOptions {
   shardRows: number;
   /** Entries of each shard's gradient. */
   capacities: number[];
+  /** Whether the ids carry weights; `sum` pooling without them scales every id by 1 and skips the scale loads. */
+  hasWeights: boolean;
+}
+
+/** Tells whether every id's scale is 1 (`sum` pooling without weights), so the kernels need not read it. */
+export function hasUnitScale(options: { pooling: Pooling; hasWeights: boolean }): boolean {
+  return options.pooling === 'sum' && !options.hasWeights;
 }
 
 /**
@@ -241,9 +265,12 @@ export interface EmbeddingGradKernelOptions {
  * WebGPU guarantees. An adapter that grants fewer fails with a KernelError.
  */
 export function embeddingGradProgram(options: EmbeddingGradKernelOptions): KernelProgram {
+  const unitScale = hasUnitScale(options);
   const bindingsOf = (width: 1 | 4): BindingDecl[] => {
     const vector = width === 4;
-    const bindings = [input(2, 'bag_of', 'u32'), input(3, 'scale', 'f32'), input(4, 'grad', vector ? 'vec4<f32>' : 'f32')];
+    const bindings = [input(2, 'bag_of', 'u32')];
+    if (!unitScale) bindings.push(input(3, 'scale', 'f32'));
+    bindings.push(input(4, 'grad', vector ? 'vec4<f32>' : 'f32'));
     if (options.pooling === 'max') bindings.push(input(5, 'argmax', vector ? 'vec4<u32>' : 'u32'));
     return bindings;
   };
@@ -259,32 +286,38 @@ export function embeddingGradProgram(options: EmbeddingGradKernelOptions): Kerne
       ['batch', 'u32', options.batchSize],
       ['fields', 'u32', options.fields],
     ],
-    valueFunction: embeddingValueFunction(options.pooling),
-    vector: { extraBindings: bindingsOf(4), valueFunction: embeddingValueFunction4(options.pooling) },
+    valueFunction: embeddingValueFunction(options.pooling, unitScale),
+    vector: { extraBindings: bindingsOf(4), valueFunction: embeddingValueFunction4(options.pooling, unitScale) },
   });
 }
 
 /**
- * WGSL `fn segment_value(position, column) -> f32`: the gradient that id `position` adds to
- * `column` of its row. It reads `bag_of`, `scale`, `grad`, for `max` also `argmax`, and the
- * uniforms `batch`, `fields` and `row_size` (the dimension).
+ * Generates the vec4 form of `embeddingValueFunction`: `segment_add4` adds the gradient of
+ * id `position` to SEGMENT_CHUNK vec4 groups of columns from `column` (a multiple of 4),
+ * reading the id's bag and scale once.
  */
-/** Generates the vec4 form of `embeddingValueFunction`, for 4 adjacent columns from `column` (a multiple of 4). */
-function embeddingValueFunction4(pooling: Pooling): string {
-  const value = pooling === 'max' ? 'select(vec4<f32>(0.0), value, argmax[o / 4u] == vec4<u32>(position))' : 'value';
-  return `fn segment_value4(position: u32, column: u32) -> vec4<f32> {
+function embeddingValueFunction4(pooling: Pooling, unitScale: boolean): string {
+  const value = unitScale ? 'grad[base + k]' : 'scale_value * grad[base + k]';
+  const masked = pooling === 'max' ? `select(vec4<f32>(0.0), ${value}, argmax[base + k] == vec4<u32>(position))` : value;
+  return `fn segment_add4(position: u32, column: u32, total: ptr<function, array<vec4<f32>, SEGMENT_CHUNK>>) {
   let bag = bag_of[position];
-  let o = ((bag % u.batch) * u.fields + bag / u.batch) * u.row_size + column;
-  let value = scale[position] * grad[o / 4u];
-  return ${value};
+  let base = (((bag % u.batch) * u.fields + bag / u.batch) * u.row_size + column) / 4u;
+${unitScale ? '' : '  let scale_value = scale[position];\n'}  for (var k = 0u; k < SEGMENT_CHUNK; k++) {
+    (*total)[k] = (*total)[k] + ${masked};
+  }
 }`;
 }
 
-export function embeddingValueFunction(pooling: Pooling): string {
+/**
+ * WGSL `fn segment_value(position, column) -> f32`: the gradient that id `position` adds to
+ * `column` of its row. It reads `bag_of`, `scale` (unless every scale is 1), `grad`, for
+ * `max` also `argmax`, and the uniforms `batch`, `fields` and `row_size` (the dimension).
+ */
+export function embeddingValueFunction(pooling: Pooling, unitScale: boolean): string {
   const mask = pooling === 'max' ? `  if (argmax[o] != position) { return 0.0; }\n` : '';
   return `fn segment_value(position: u32, column: u32) -> f32 {
   let bag = bag_of[position];
   let o = ((bag % u.batch) * u.fields + bag / u.batch) * u.row_size + column;
-${mask}  return scale[position] * grad[o];
+${mask}  return ${unitScale ? 'grad[o]' : 'scale[position] * grad[o]'};
 }`;
 }

@@ -47,9 +47,13 @@ export interface SegmentSumOptions {
   valueFunction: string;
   /**
    * A vec4 form, used instead of `extraBindings` and `valueFunction` when the row size is a
-   * positive multiple of 4: one invocation then sums 4 adjacent columns, with vec4 loads and
-   * stores, and the sums output is bound as vec4. `valueFunction` defines
-   * `fn segment_value4(position: u32, column: u32) -> vec4<f32>` for columns column..column + 3.
+   * positive multiple of 4: one invocation then sums SEGMENT_CHUNK groups of 4 adjacent columns
+   * (see `vectorChunk`), with vec4 loads and stores, and the sums output is bound as vec4.
+   * `valueFunction` defines `fn segment_add4(position: u32, column: u32, total: ptr<function,
+   * array<vec4<f32>, SEGMENT_CHUNK>>)`, which adds the value of columns column + 4k ..
+   * column + 4k + 3 to `total[k]` for k below the WGSL constant SEGMENT_CHUNK. Reading what one
+   * position shares (its row, its scale) once for the whole chunk saves loads, which the
+   * software adapters execute lane by lane.
    */
   vector?: { extraBindings: BindingDecl[]; valueFunction: string };
 }
@@ -79,28 +83,46 @@ function isVectorized(options: SegmentSumOptions): boolean {
   return options.vector !== undefined && options.rowSize > 0 && options.rowSize % 4 === 0;
 }
 
+/**
+ * vec4 groups that one invocation of the vec4 form sums: 4, 2 or 1, the largest that divides
+ * the row's rowSize / 4 groups. A row of 16 columns is one invocation per segment.
+ */
+export function vectorChunk(rowSize: number): number {
+  const groups = rowSize / 4;
+  if (groups % 4 === 0) return 4;
+  return groups % 2 === 0 ? 2 : 1;
+}
+
 /** Bindings and value function that the sum passes read: the vec4 form or the scalar one. */
-function valueParts(options: SegmentSumOptions): { extraBindings: BindingDecl[]; valueFunction: string; sumsType: 'f32' | 'vec4<f32>' } {
-  if (isVectorized(options)) return { ...options.vector!, sumsType: 'vec4<f32>' };
-  return { extraBindings: options.extraBindings, valueFunction: options.valueFunction, sumsType: 'f32' };
+function valueParts(options: SegmentSumOptions): { extraBindings: BindingDecl[]; valueFunction: string; sumsType: 'f32' | 'vec4<f32>'; groups: number } {
+  if (isVectorized(options)) {
+    const chunk = vectorChunk(options.rowSize);
+    const valueFunction = `const SEGMENT_CHUNK: u32 = ${chunk}u;\n${options.vector!.valueFunction}`;
+    return { extraBindings: options.vector!.extraBindings, valueFunction, sumsType: 'vec4<f32>', groups: options.rowSize / 4 / chunk };
+  }
+  return { extraBindings: options.extraBindings, valueFunction: options.valueFunction, sumsType: 'f32', groups: Math.max(options.rowSize, 1) };
 }
 
 /**
  * WGSL that writes output entry `entry` of a part for invocation (entry, column group): the
  * key and sum of segment `segment`, or a padding entry where `padding` holds. `done` leaves
  * the invocation's work (`return` or `continue`). Expects `flat` and `width` (column groups
- * per entry) in scope.
+ * per entry) in scope. A column group is one column, or in the vec4 form SEGMENT_CHUNK vec4s.
  */
 function sumEntry(vectorized: boolean, segment: string, padding: string, done: string): string {
-  const lanes = vectorized ? 4 : 1;
-  const zero = vectorized ? 'vec4<f32>(0.0)' : '0.0';
-  const value = vectorized ? 'segment_value4(positions[j], column)' : 'segment_value(positions[j], column)';
+  const lanes = vectorized ? '4u * SEGMENT_CHUNK' : '1u';
+  const zeroSums = vectorized
+    ? `for (var k = 0u; k < SEGMENT_CHUNK; k++) { sums[sum_index + k] = vec4<f32>(0.0); }`
+    : `sums[sum_index] = 0.0;`;
+  const declareTotal = vectorized ? `var total: array<vec4<f32>, SEGMENT_CHUNK>;` : `var total = 0.0;`;
+  const add = vectorized ? 'segment_add4(positions[j], column, &total);' : 'total = total + segment_value(positions[j], column);';
+  const store = vectorized ? `for (var k = 0u; k < SEGMENT_CHUNK; k++) { sums[sum_index + k] = total[k]; }` : `sums[sum_index] = total;`;
   return `  let entry = flat / width;
-  let column = (flat % width) * ${lanes}u;
-  let sum_index = (entry * u.row_size + column) / ${lanes}u;
+  let column = (flat % width) * ${lanes};
+  let sum_index = (entry * u.row_size + column) / ${vectorized ? '4u' : '1u'};
   if (${padding}) {
     if (column == 0u) { unique_keys[entry] = ${0xffffffff}u; }
-    if (u.row_size > 0u) { sums[sum_index] = ${zero}; }
+    if (u.row_size > 0u) { ${zeroSums} }
     ${done};
   }
 
@@ -108,14 +130,14 @@ function sumEntry(vectorized: boolean, segment: string, padding: string, done: s
   let key = keys[head];
   if (column == 0u) { unique_keys[entry] = key; }
   if (u.row_size == 0u) { ${done}; }
-  var total = ${zero};
+  ${declareTotal}
   var j = head;
   loop {
     if (j >= u.count || keys[j] != key) { break; }
-    total = total + ${value};
+    ${add}
     j = j + 1u;
   }
-  sums[sum_index] = total;`;
+  ${store}`;
 }
 
 /**
@@ -201,8 +223,7 @@ export function segmentSumProgram(options: SegmentSumOptions): KernelProgram {
   );
 
   const vectorized = isVectorized(options);
-  const { extraBindings, valueFunction, sumsType } = valueParts(options);
-  const groups = vectorized ? rowSize / 4 : Math.max(rowSize, 1);
+  const { extraBindings, valueFunction, sumsType, groups } = valueParts(options);
   const partPasses = capacities.map((capacity, k) => {
     const partUniforms: UniformField[] = [...uniforms, ['part', 'u32', k], ['capacity', 'u32', capacity], ...(options.extraUniforms ?? [])];
     const bindings: BindingDecl[] = [
@@ -250,7 +271,7 @@ function singleWorkgroupPass(options: SegmentSumOptions): KernelPass {
     ...(options.extraUniforms ?? []),
   ];
   const vectorized = isVectorized(options);
-  const { extraBindings, valueFunction, sumsType } = valueParts(options);
+  const { extraBindings, valueFunction, sumsType, groups } = valueParts(options);
   const bindings: BindingDecl[] = [
     { name: 'keys', dtype: 'u32', ref: SORTED_KEYS },
     { name: 'positions', dtype: 'u32', ref: POSITIONS },
@@ -287,7 +308,7 @@ ${computeEntry(SINGLE_WORKGROUP)} {
   workgroupBarrier();
   let found = segments;
 
-  let width = ${vectorized ? rowSize / 4 : Math.max(rowSize, 1)}u;
+  let width = ${groups}u;
   for (var flat = lid; flat < u.capacity * width; flat = flat + ${SINGLE_WORKGROUP}u) {
 ${sumEntry(vectorized, 'entry', 'entry >= found', 'continue').replace(/^/gm, '  ')}
   }

@@ -228,19 +228,28 @@ export const addOp = binaryOp('add', {
 export const subOp = binaryOp('sub', {
   cpu: (a, b) => a - b,
   wgsl: 'x0 - x1',
-  backward: ({ inputs: [a, b], grads: [g] }) => [sumToShape(g!, a.shape), sumToShape(neg(g!), b.shape)],
+  backward: ({ inputs: [a, b], grads: [g], needsInputGrad: [needA, needB] }) => [
+    needA ? sumToShape(g!, a.shape) : null,
+    needB ? sumToShape(neg(g!), b.shape) : null,
+  ],
 });
 
 export const mulOp = binaryOp('mul', {
   cpu: (a, b) => a * b,
   wgsl: 'x0 * x1',
-  backward: ({ inputs: [a, b], grads: [g] }) => [sumToShape(mul(g!, b), a.shape), sumToShape(mul(g!, a), b.shape)],
+  backward: ({ inputs: [a, b], grads: [g], needsInputGrad: [needA, needB] }) => [
+    needA ? sumToShape(mul(g!, b), a.shape) : null,
+    needB ? sumToShape(mul(g!, a), b.shape) : null,
+  ],
 });
 
 export const divOp = binaryOp('div', {
   cpu: (a, b) => a / b,
   wgsl: 'x0 / x1',
-  backward: ({ inputs: [a, b], outputs: [y], grads: [g] }) => [sumToShape(div(g!, b), a.shape), sumToShape(neg(div(mul(g!, y), b)), b.shape)],
+  backward: ({ inputs: [a, b], outputs: [y], grads: [g], needsInputGrad: [needA, needB] }) => [
+    needA ? sumToShape(div(g!, b), a.shape) : null,
+    needB ? sumToShape(neg(div(mul(g!, y), b)), b.shape) : null,
+  ],
 });
 
 /**

@@ -301,6 +301,7 @@ function gradKernelOptions(attrs: EmbeddingBagAttrs, count: number): EmbeddingGr
     totalRows: attrs.totalRows,
     shardRows: attrs.shardRows,
     capacities: capacitiesOf(attrs, count),
+    hasWeights: attrs.hasWeights,
   };
 }
 

@@ -161,7 +161,10 @@ export const segmentSumOp = defineOp<SegmentSumAttrs>({
       valueFunction: `fn segment_value(position: u32, column: u32) -> f32 { return values[position * u.row_size + column]; }`,
       vector: {
         extraBindings: [input(2, 'values', 'vec4<f32>')],
-        valueFunction: `fn segment_value4(position: u32, column: u32) -> vec4<f32> { return values[(position * u.row_size + column) / 4u]; }`,
+        valueFunction: `fn segment_add4(position: u32, column: u32, total: ptr<function, array<vec4<f32>, SEGMENT_CHUNK>>) {
+  let base = (position * u.row_size + column) / 4u;
+  for (var k = 0u; k < SEGMENT_CHUNK; k++) { (*total)[k] = (*total)[k] + values[base + k]; }
+}`,
       },
     });
   },

@@ -134,13 +134,18 @@ describe('embeddingBags parity', () => {
     await expectBackendsAgree('max', { fields: FIELDS, batchSize: 23, dim: 4, lengths: [2, 0, 5, 1, 13], pooling: 'max' }, EXACT);
   });
 
-  // A dimension that is a multiple of 4 runs the vec4 kernels (4 columns per invocation).
+  // A dimension that is a multiple of 4 runs the vec4 kernels: one invocation takes a chunk
+  // of 4, 2 or 1 vec4 groups (dims 16 and 32; 8; 12).
   test('every pooling at a dimension of a multiple of 4', async () => {
     const lengths = [0, 1, 7, 2, 20];
     await expectBackendsAgree('vec4 sum', { fields: FIELDS, batchSize: 33, dim: 8, lengths, pooling: 'sum' }, EXACT);
     await expectBackendsAgree('vec4 weighted sum', { fields: FIELDS, batchSize: 29, dim: 12, lengths, pooling: 'sum', weighted: true }, ROUNDED);
     await expectBackendsAgree('vec4 mean', { fields: FIELDS, batchSize: 31, dim: 8, lengths, pooling: 'mean' }, ROUNDED);
     await expectBackendsAgree('vec4 max', { fields: FIELDS, batchSize: 23, dim: 12, lengths, pooling: 'max' }, EXACT);
+    await expectBackendsAgree('vec4 chunk sum', { fields: FIELDS, batchSize: 35, dim: 16, lengths, pooling: 'sum' }, EXACT);
+    await expectBackendsAgree('vec4 chunk weighted sum', { fields: FIELDS, batchSize: 27, dim: 32, lengths, pooling: 'sum', weighted: true }, ROUNDED);
+    await expectBackendsAgree('vec4 chunk mean', { fields: FIELDS, batchSize: 19, dim: 32, lengths, pooling: 'mean' }, ROUNDED);
+    await expectBackendsAgree('vec4 chunk max', { fields: FIELDS, batchSize: 21, dim: 16, lengths, pooling: 'max' }, EXACT);
     const fields: sp.FieldSpec[] = [
       { name: 'a', rows: 11 },
       { name: 'b', rows: 8, paddingId: 3 },
@@ -148,6 +153,8 @@ describe('embeddingBags parity', () => {
     const sharded: Case = { fields, batchSize: 41, dim: 8, lengths: [0, 3, 1, 8], pooling: 'max', shardRows: 4, shardsPerPass: 2 };
     await expectBackendsAgree('vec4 sharded max', sharded, EXACT);
     await expectBackendsAgree('vec4 sharded mean', { ...sharded, pooling: 'mean' }, ROUNDED);
+    await expectBackendsAgree('vec4 chunk sharded max', { ...sharded, dim: 16 }, EXACT);
+    await expectBackendsAgree('vec4 chunk sharded weighted sum', { ...sharded, dim: 16, pooling: 'sum', weighted: true }, ROUNDED);
   });
 
   test('sharded table over several passes', async () => {

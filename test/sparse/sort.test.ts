@@ -95,7 +95,9 @@ describe('segmentSum', () => {
   }
 
   // [count, key range, row shape, key limit]: a single key, keys past the limit dropped, a
-  // scalar row, rows wider than a workgroup, and many segments over several scan blocks.
+  // scalar row, rows wider than a workgroup, and many segments over several scan blocks. The
+  // parity test adds rows of 16, 8 and 12 columns, which the vec4 form sums in chunks of 4, 2
+  // and 1 vec4 groups.
   const cases: [number, number, number[], number][] = [
     [1, 3, [4], 3],
     [9, 12, [3], 8],
@@ -105,7 +107,12 @@ describe('segmentSum', () => {
   ];
 
   test.each(['single', 'multi'] as const)('parity at awkward sizes (%s workgroup program)', async (strategy) => {
-    for (const [count, high, row, keyLimit] of [...cases, [9001, 3000, [3], 2900], [3001, 400, [2, 4], 390]] as typeof cases) {
+    const vec4Rows: typeof cases = [
+      [2001, 300, [4, 4], 290],
+      [1500, 90, [8], 90],
+      [777, 50, [12], 50],
+    ];
+    for (const [count, high, row, keyLimit] of [...cases, [9001, 3000, [3], 2900], [3001, 400, [2, 4], 390], ...vec4Rows] as typeof cases) {
       const fn = (keys: sp.Tensor, values: sp.Tensor) => sortedThenSummed(keys, values, keyLimit, strategy);
       await expectParity(`segmentSum ${count} keys, ${strategy}`, fn, [keySpec(count, high), { shape: [count, ...row] }], {
         tolerance: EXACT,
