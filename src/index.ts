@@ -4,6 +4,7 @@ import './autograd/backward.js';
 
 export { init, getBackend, getWebGPUBackend, setDefaultBackend, type InitOptions } from './backend/registry.js';
 export type { Backend, BackendName, AdapterDescription, MemoryInfo } from './backend/backend.js';
+export { isCpuAdapter } from './backend/backend.js';
 export { withFloat64 } from './backend/cpu/cpu-backend.js';
 export { Tensor } from './tensor/tensor.js';
 export type { DType, TypedArray } from './tensor/dtype.js';

@@ -18,6 +18,23 @@ describe('backend discovery', () => {
     expect(webgpu!.adapter.featureLevel).toBe(expected);
   });
 
+  test('software adapters are known as CPU adapters', () => {
+    const adapter = (device: string, description: string, architecture = ''): sp.AdapterDescription => ({
+      vendor: '',
+      architecture,
+      device,
+      description,
+      featureLevel: 'core',
+      dawnBackend: 'default',
+    });
+    expect(sp.isCpuAdapter(adapter('llvmpipe-llvm-15-0-6-256-bits-', 'OpenGL version OpenGL ES 3.2 Mesa 22.3.6'))).toBe(true);
+    expect(sp.isCpuAdapter(adapter('swiftshader-device-subzero-', 'SwiftShader driver 5.0.0', 'swiftshader'))).toBe(true);
+    expect(sp.isCpuAdapter(adapter('NVIDIA H200', 'NVIDIA: 550.54', 'hopper'))).toBe(false);
+    // The adapters the tests run on are both software ones.
+    const webgpu = sp.getWebGPUBackend();
+    if (webgpu !== null) expect(webgpu.cpuAdapter).toBe(true);
+  });
+
   test('limits are raised to the adapter maximum', () => {
     const webgpu = sp.getWebGPUBackend();
     if (webgpu === null) return;

@@ -19,7 +19,8 @@ const reductions: [string, Reduce, typeof SUM][] = [
 ];
 
 // Each case: input shape, axes, keepDims. Sizes are awkward on purpose: 1, primes, just
-// past a 256-wide workgroup, and rows longer than 512 that take the workgroup-tree path.
+// past a 256-wide workgroup, rows longer than 512 that take the workgroup-tree path, and
+// few rows long enough for the two-pass reduction.
 const cases: [string, number[], number | number[] | undefined, boolean][] = [
   ['size 1', [1], 0, false],
   ['prime length, axis 0', [13], 0, false],
@@ -40,11 +41,26 @@ const cases: [string, number[], number | number[] | undefined, boolean][] = [
   ['long rows after a transpose', [5, 2, 523], [0, 2], false],
 ];
 
+// Few rows of 65,536 or more values run in two passes: chunks, then their partial results.
+const longCases: typeof cases = [
+  ['few rows split into chunks, vec4 loads', [3, 65540], 1, false],
+  ['one row split into chunks, scalar loads', [98309], undefined, false],
+  ['split rows after a transpose', [4, 2, 16411], [0, 2], true],
+];
+// The CPU adds such rows left to right in float32, which drifted up to 1.4e-3 from the exact
+// (float64) sums of these inputs, while the two-pass tree stayed within 2e-4 of them.
+const LONG_SUM = { atol: 5e-3, rtol: 1e-5 };
+
 for (const [name, fn, tolerance] of reductions) {
   describe(name, () => {
     for (const [label, shape, axes, keepDims] of cases) {
       test(`parity, ${label}`, async () => {
         await expectParity(name, (x) => fn(x, axes, keepDims), [{ shape }], { tolerance });
+      });
+    }
+    for (const [label, shape, axes, keepDims] of longCases) {
+      test(`parity, ${label}`, async () => {
+        await expectParity(name, (x) => fn(x, axes, keepDims), [{ shape }], { tolerance: name === 'max' ? MAX : LONG_SUM });
       });
     }
 

@@ -25,6 +25,11 @@ export interface AdapterDescription {
   dawnBackend: string;
 }
 
+/** Tells whether an adapter runs shaders on the CPU: Mesa's llvmpipe, lavapipe or softpipe, or SwiftShader. */
+export function isCpuAdapter(adapter: AdapterDescription): boolean {
+  return /llvmpipe|lavapipe|softpipe|swiftshader/i.test(`${adapter.vendor} ${adapter.architecture} ${adapter.device} ${adapter.description}`);
+}
+
 export interface MemoryInfo {
   /** Bytes of device buffers created and not yet destroyed, including the pool's free buffers. */
   allocatedBytes: number;

@@ -80,8 +80,8 @@ function forwardPass(options: EmbeddingBagKernelOptions, groupStart: number, gro
   let accumulate: string;
   let finish: string;
   if (pooling === 'max') {
-    init = `var best: array<${f32}, CHUNK>;
-  var best_position: array<${u32}, CHUNK>;
+    init = `var best = array<${f32}, CHUNK>();
+  var best_position = array<${u32}, CHUNK>();
   for (var k = 0u; k < CHUNK; k++) {
     ${first ? `best[k] = ${zero};\n    best_position[k] = ${none};` : `best[k] = out[${slot}];\n    best_position[k] = argmax[${slot}];`}
   }`;
@@ -96,7 +96,7 @@ function forwardPass(options: EmbeddingBagKernelOptions, groupStart: number, gro
     argmax[${slot}] = best_position[k];
   }`;
   } else {
-    init = `var total: array<${f32}, CHUNK>;${first ? '' : `\n  for (var k = 0u; k < CHUNK; k++) { total[k] = out[${slot}]; }`}`;
+    init = `var total = array<${f32}, CHUNK>();${first ? '' : `\n  for (var k = 0u; k < CHUNK; k++) { total[k] = out[${slot}]; }`}`;
     accumulate = hasWeights ? 'total[k] = total[k] + weight * value;' : 'total[k] = total[k] + value;';
     const store = pooling === 'mean' && last ? `select(${zero}, total[k] / f32(count), count > 0u)` : 'total[k]';
     finish = `for (var k = 0u; k < CHUNK; k++) { out[${slot}] = ${store}; }`;

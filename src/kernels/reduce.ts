@@ -19,6 +19,86 @@ function combine(kind: ReduceKind, a: string, b: string): string {
 }
 
 /**
+ * Rows at least this long, when there are too few of them to keep the adapter's threads busy
+ * (fewer than SPLIT_MAX_ROWS), are reduced in two passes: SPLIT_CHUNK-element chunks by one
+ * workgroup each, then the chunks' partial results.
+ */
+const SPLIT_MIN_LENGTH = 65536;
+const SPLIT_MAX_ROWS = 16;
+const SPLIT_CHUNK = 16384;
+
+/** Number of chunks of a row in the two-pass reduction, or 0 when the rows are reduced in one pass. */
+export function reduceChunks(outer: number, reduced: number, inner: number): number {
+  if (inner !== 1 || reduced < SPLIT_MIN_LENGTH || outer >= SPLIT_MAX_ROWS) return 0;
+  return Math.ceil(reduced / SPLIT_CHUNK);
+}
+
+/**
+ * The passes that reduce `source` viewed as [outer, reduced, inner] into `target` [outer,
+ * inner]: one `reducePass`, or, for few long rows (see `reduceChunks`), a pass that reduces
+ * each chunk of each row into `partials` (f32 [outer, chunks]) and a `reducePass` of those.
+ * A single workgroup per row would leave all but one of a CPU adapter's threads idle: on
+ * llvmpipe, the sum of 6.8 million elements took 55 ms in one pass.
+ */
+export function reducePasses(kind: ReduceKind, outer: number, reduced: number, inner: number, source: BufferRef, target: BufferRef, partials: BufferRef): KernelPass[] {
+  const chunks = reduceChunks(outer, reduced, inner);
+  if (chunks === 0) return [reducePass(kind, outer, reduced, inner, source, target)];
+  return [chunkPass(kind, outer, reduced, chunks, source, partials), reducePass(kind, outer, chunks, 1, { ...partials, access: 'read' }, target)];
+}
+
+/**
+ * One workgroup per (row, chunk): a strided loop over the chunk, with vec4 loads when the row
+ * length is a multiple of 4, and a tree in workgroup memory.
+ */
+function chunkPass(kind: ReduceKind, outer: number, reduced: number, chunks: number, source: BufferRef, partials: BufferRef): KernelPass {
+  const lanes = reduced % 4 === 0 ? 4 : 1;
+  const type = lanes === 4 ? 'vec4<f32>' : 'f32';
+  const bindings: BindingDecl[] = [
+    { name: 'src', dtype: type, ref: { ...source, access: 'read' } },
+    { name: 'dst', dtype: 'f32', ref: { ...partials, access: 'read_write' } },
+  ];
+  const uniforms: UniformField[] = [
+    ['outer', 'u32', outer],
+    ['reduced', 'u32', reduced / lanes],
+    ['chunks', 'u32', chunks],
+  ];
+  const chunk = SPLIT_CHUNK / lanes;
+  const fold = lanes === 4 ? combine(kind, combine(kind, 'acc.x', 'acc.y'), combine(kind, 'acc.z', 'acc.w')) : 'acc';
+  const wgsl = `${declareBindings(bindings, uniforms)}
+var<workgroup> partial: array<f32, ${TREE_WORKGROUP}>;
+${computeEntry(TREE_WORKGROUP)} {
+  let group = ${flatWorkgroupIndex()};
+  if (group >= u.outer * u.chunks) { return; }
+  let row = group / u.chunks;
+  let start = (group % u.chunks) * ${chunk}u;
+  let end = min(start + ${chunk}u, u.reduced);
+  let base = row * u.reduced;
+  var acc = ${type}(${identity(kind)});
+  for (var k = start + lid; k < end; k += ${TREE_WORKGROUP}u) {
+    acc = ${combine(kind, 'acc', 'src[base + k]')};
+  }
+  partial[lid] = ${fold};
+  workgroupBarrier();
+  for (var stride = ${TREE_WORKGROUP / 2}u; stride > 0u; stride = stride >> 1u) {
+    if (lid < stride) {
+      partial[lid] = ${combine(kind, 'partial[lid]', 'partial[lid + stride]')};
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { dst[group] = partial[0]; }
+}
+`;
+  // The early return depends on the workgroup only, so every invocation that reaches a barrier reaches all of them.
+  return {
+    label: `reduce-${kind} chunks [${outer},${reduced}] in ${chunks}`,
+    wgsl,
+    buffers: bindings.map((b) => b.ref),
+    uniforms: packUniforms(uniforms),
+    dispatch: grid1d(outer * chunks),
+  };
+}
+
+/**
  * Reduces `source` viewed as [outer, reduced, inner] into `target` [outer, inner]. When
  * inner is 1 and rows are long, one workgroup sums each row with a strided loop and a
  * tree in workgroup memory; otherwise each invocation loops over one output's row.

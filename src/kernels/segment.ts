@@ -114,7 +114,9 @@ function sumEntry(vectorized: boolean, segment: string, padding: string, done: s
   const zeroSums = vectorized
     ? `for (var k = 0u; k < SEGMENT_CHUNK; k++) { sums[sum_index + k] = vec4<f32>(0.0); }`
     : `sums[sum_index] = 0.0;`;
-  const declareTotal = vectorized ? `var total: array<vec4<f32>, SEGMENT_CHUNK>;` : `var total = 0.0;`;
+  // An explicit initializer: on SwiftShader a declaration without one was zeroed only once, not
+  // on every pass of the enclosing loop of the single-workgroup program.
+  const declareTotal = vectorized ? `var total = array<vec4<f32>, SEGMENT_CHUNK>();` : `var total = 0.0;`;
   const add = vectorized ? 'segment_add4(positions[j], column, &total);' : 'total = total + segment_value(positions[j], column);';
   const store = vectorized ? `for (var k = 0u; k < SEGMENT_CHUNK; k++) { sums[sum_index + k] = total[k]; }` : `sums[sum_index] = total;`;
   return `  let entry = flat / width;

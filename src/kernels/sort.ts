@@ -9,15 +9,44 @@ import { computeEntry, declareBindings, flatWorkgroupIndex, grid1d, packUniforms
 export const RADIX_BITS = 4;
 const BUCKETS = 1 << RADIX_BITS;
 /**
- * Invocations per sort workgroup: few invocations with many keys each. On the software
- * adapters every barrier switches between all of a workgroup's invocations, and the rank scan
- * needs two barriers per doubling. On llvmpipe, 64 x 16 sorted 2,048 to 65,536 keys 1.3 to 2.4
- * times faster than 256 x 4.
+ * How a sort workgroup is laid out: `invocations` (at least 16, one per digit for the
+ * histogram) each rank `items` consecutive keys, so a workgroup ranks a block of
+ * invocations x items keys, whose digit counts must fit the 16-bit packed counters.
  */
-const SORT_WORKGROUP = 64;
-/** Keys per invocation; a workgroup ranks a block of SORT_WORKGROUP x SORT_ITEMS keys, whose digit counts fit the 16-bit packed counters. */
-const SORT_ITEMS = 16;
-const SORT_BLOCK = SORT_WORKGROUP * SORT_ITEMS;
+export interface SortShape {
+  invocations: number;
+  items: number;
+}
+
+/**
+ * The shape for adapters that run shaders on the CPU (llvmpipe, SwiftShader): few invocations
+ * with many keys each. Such an adapter runs a workgroup on one thread, switches between all of
+ * its invocations at every barrier, and the rank scan needs two barriers per doubling. On
+ * llvmpipe, sorting 1.12 million keys of 14 and 20 bits took 47 and 59 ms with 16 x 64 against
+ * 67 and 83 ms with 64 x 16 (medians of 11, alternating builds).
+ */
+export const NARROW_SORT_SHAPE: SortShape = { invocations: 16, items: 64 };
+/**
+ * The shape for hardware GPUs, which need many invocations in flight: the same 1,024-key
+ * blocks as NARROW_SORT_SHAPE. NOTE: not measured on a hardware GPU.
+ */
+export const WIDE_SORT_SHAPE: SortShape = { invocations: 128, items: 8 };
+
+/**
+ * The shape of the single-workgroup program, on every adapter. Its keys are few, so compile
+ * time counts: with NARROW_SORT_SHAPE's 64 keys per invocation, llvmpipe took 1.7 s instead of
+ * 0.9 s to compile a 3-digit sort, for about the same run time.
+ */
+const SINGLE_SORT_SHAPE: SortShape = { invocations: 64, items: 16 };
+
+/** Which sort shape the multi-workgroup program uses: `auto` takes NARROW_SORT_SHAPE on a CPU adapter, WIDE_SORT_SHAPE elsewhere. */
+export type SortWorkgroup = 'auto' | 'narrow' | 'wide';
+
+/** Resolves `workgroup` for an adapter that does (`cpuAdapter`) or does not run shaders on the CPU. */
+export function sortShapeOf(workgroup: SortWorkgroup, cpuAdapter: boolean): SortShape {
+  if (workgroup === 'narrow' || (workgroup === 'auto' && cpuAdapter)) return NARROW_SORT_SHAPE;
+  return WIDE_SORT_SHAPE;
+}
 
 /**
  * Largest count sorted by the single-workgroup program. Up to it, one dispatch that loops over
@@ -35,6 +64,8 @@ export interface SortOptions {
   keysDType: DType;
   /** `auto` (default) picks `single` up to SINGLE_WORKGROUP_SORT_LIMIT keys, `multi` above. */
   strategy?: SortStrategy;
+  /** Workgroup layout of the multi-workgroup program; default NARROW_SORT_SHAPE. Every shape gives the same result. */
+  shape?: SortShape;
 }
 
 /** Choice of WebGPU sort program; both give the same (stable) result. */
@@ -109,7 +140,9 @@ function packedScan(workgroupSize: number): string {
   let before_high = packed_high[lid] - high;`;
 }
 
-function histogramPass(count: number, blocks: number, shift: number, first: boolean, keyBits: number, keysDType: DType, source: BufferRef): KernelPass {
+function histogramPass(shape: SortShape, count: number, blocks: number, shift: number, first: boolean, keyBits: number, keysDType: DType, source: BufferRef): KernelPass {
+  const { invocations, items } = shape;
+  const blockSize = invocations * items;
   const bindings: BindingDecl[] = [
     { name: 'keys_in', dtype: first ? keysDType : 'u32', ref: { ...source, access: 'read' } },
     { name: 'histogram', dtype: 'u32', ref: HISTOGRAM },
@@ -121,13 +154,13 @@ function histogramPass(count: number, blocks: number, shift: number, first: bool
   ];
   const wgsl = `${declareBindings(bindings, uniforms)}
 var<workgroup> counts: array<atomic<u32>, ${BUCKETS}>;
-${computeEntry(SORT_WORKGROUP)} {
+${computeEntry(invocations)} {
   let block = ${flatWorkgroupIndex()};
   if (block >= u.blocks) { return; }
   if (lid < ${BUCKETS}u) { atomicStore(&counts[lid], 0u); }
   workgroupBarrier();
-  let start = block * ${SORT_BLOCK}u + lid * ${SORT_ITEMS}u;
-  for (var j = 0u; j < ${SORT_ITEMS}u; j++) {
+  let start = block * ${blockSize}u + lid * ${items}u;
+  for (var j = 0u; j < ${items}u; j++) {
     if (start + j < u.count) {
       let digit = (${loadKey(first, 'start + j', keyBits)} >> u.shift) & ${BUCKETS - 1}u;
       atomicAdd(&counts[digit], 1u);
@@ -149,19 +182,20 @@ ${computeEntry(SORT_WORKGROUP)} {
 }
 
 /**
- * Generates the ranking of one block of SORT_BLOCK keys from `start` (in scope): each
- * invocation loads its SORT_ITEMS keys with `load` (a WGSL expression of index `start + j`),
+ * Generates the ranking of one block of the shape's invocations x items keys from `start` (in
+ * scope): each invocation loads its `items` keys with `load` (a WGSL expression of index `start + j`),
  * counts the earlier keys of each key's digit among its own (`local_rank`), and an inclusive
  * scan of the packed counts, minus the own counts, gives the counts of earlier invocations
  * (`before_low`, `before_high`). `shift` is the digit's first bit as a WGSL expression.
  */
-function rankBlock(load: string, shift: string): string {
+function rankBlock(shape: SortShape, load: string, shift: string): string {
+  const { invocations, items } = shape;
   return `
-  var keys: array<u32, ${SORT_ITEMS}>;
-  var local_rank: array<u32, ${SORT_ITEMS}>;
+  var keys: array<u32, ${items}>;
+  var local_rank: array<u32, ${items}>;
   var low = vec4<u32>(0u);
   var high = vec4<u32>(0u);
-  for (var j = 0u; j < ${SORT_ITEMS}u; j++) {
+  for (var j = 0u; j < ${items}u; j++) {
     if (start + j < u.count) {
       let key = ${load};
       let digit = (key >> ${shift}) & ${BUCKETS - 1}u;
@@ -172,7 +206,7 @@ function rankBlock(load: string, shift: string): string {
       high = high + one[1];
     }
   }
-${packedScan(SORT_WORKGROUP)}`;
+${packedScan(invocations)}`;
 }
 
 /**
@@ -181,9 +215,10 @@ ${packedScan(SORT_WORKGROUP)}`;
  * the earlier keys of its digit in the block, and its original position (`loadPosition`, an
  * expression of `index`) goes beside it.
  */
-function scatterBlock(digitStart: string, shift: string, target: { keys: string; positions: string }, loadPosition: string): string {
+function scatterBlock(shape: SortShape, digitStart: string, shift: string, target: { keys: string; positions: string }, loadPosition: string): string {
+  const { items } = shape;
   return `
-  for (var j = 0u; j < ${SORT_ITEMS}u; j++) {
+  for (var j = 0u; j < ${items}u; j++) {
     let index = start + j;
     if (index < u.count) {
       let digit = (keys[j] >> ${shift}) & ${BUCKETS - 1}u;
@@ -195,7 +230,7 @@ function scatterBlock(digitStart: string, shift: string, target: { keys: string;
 }
 
 /**
- * Generates the scatter pass of one digit. Each invocation takes SORT_ITEMS consecutive keys.
+ * Generates the scatter pass of one digit. Each invocation takes the shape's `items` consecutive keys.
  * Per-digit counts are packed as 16-bit fields (two digits per u32, eight u32 in two vec4),
  * so one workgroup scan of the packed vectors gives every invocation the number of earlier
  * keys of each digit in its block. A key's output position is the scanned histogram entry
@@ -203,6 +238,7 @@ function scatterBlock(digitStart: string, shift: string, target: { keys: string;
  * invocation, which keeps equal keys in input order: the sort is stable.
  */
 function scatterPass(
+  shape: SortShape,
   count: number,
   blocks: number,
   shift: number,
@@ -212,6 +248,8 @@ function scatterPass(
   source: { keys: BufferRef; positions: BufferRef },
   target: { keys: BufferRef; positions: BufferRef },
 ): KernelPass {
+  const { invocations, items } = shape;
+  const blockSize = invocations * items;
   const bindings: BindingDecl[] = [
     { name: 'keys_in', dtype: first ? keysDType : 'u32', ref: { ...source.keys, access: 'read' } },
     { name: 'histogram_scan', dtype: 'u32', ref: { ...HISTOGRAM_SCAN, access: 'read' } },
@@ -227,16 +265,16 @@ function scatterPass(
   const loadPosition = first ? 'index' : 'positions_in[index]';
 
   const wgsl = `${declareBindings(bindings, uniforms)}
-var<workgroup> packed_low: array<vec4<u32>, ${SORT_WORKGROUP}>;
-var<workgroup> packed_high: array<vec4<u32>, ${SORT_WORKGROUP}>;
+var<workgroup> packed_low: array<vec4<u32>, ${invocations}>;
+var<workgroup> packed_high: array<vec4<u32>, ${invocations}>;
 
 ${PACKED_COUNT_FUNCTIONS}
-${computeEntry(SORT_WORKGROUP)} {
+${computeEntry(invocations)} {
   let block = ${flatWorkgroupIndex()};
   if (block >= u.blocks) { return; }
-  let start = block * ${SORT_BLOCK}u + lid * ${SORT_ITEMS}u;
-${rankBlock(loadKey(first, 'start + j', keyBits), 'u.shift')}
-${scatterBlock('histogram_scan[digit * u.blocks + block]', 'u.shift', { keys: 'keys_out', positions: 'positions_out' }, loadPosition)}
+  let start = block * ${blockSize}u + lid * ${items}u;
+${rankBlock(shape, loadKey(first, 'start + j', keyBits), 'u.shift')}
+${scatterBlock(shape, 'histogram_scan[digit * u.blocks + block]', 'u.shift', { keys: 'keys_out', positions: 'positions_out' }, loadPosition)}
 }
 `;
   return {
@@ -251,18 +289,27 @@ ${scatterBlock('histogram_scan[digit * u.blocks + block]', 'u.shift', { keys: 'k
 /**
  * Generates one digit pass of the single-workgroup sort. The workgroup first counts the keys
  * of each digit, which gives each digit's first output position. Then it walks the keys in
- * chunks of SORT_BLOCK and ranks each chunk as the multi-workgroup scatter ranks a block. After
+ * chunks of one block (invocations x items) and ranks each chunk as the multi-workgroup scatter ranks a block. After
  * a chunk, each digit's next position moves past the chunk's keys of that digit. Chunks are
  * taken in order, so the pass is stable.
  */
-function singleWorkgroupDigit(shift: number, first: boolean, keyBits: number, source: { keys: string; positions: string }, target: { keys: string; positions: string }): string {
+function singleWorkgroupDigit(
+  shape: SortShape,
+  shift: number,
+  first: boolean,
+  keyBits: number,
+  source: { keys: string; positions: string },
+  target: { keys: string; positions: string },
+): string {
+  const { invocations, items } = shape;
+  const blockSize = invocations * items;
   const load = (index: string) => (first ? loadKey(true, index, keyBits).replace('keys_in', source.keys) : `${source.keys}[${index}]`);
   const loadPosition = first ? 'index' : `${source.positions}[index]`;
   return `
   // Digit bits ${shift}..${shift + RADIX_BITS - 1}
   if (lid < ${BUCKETS}u) { atomicStore(&counts[lid], 0u); }
   workgroupBarrier();
-  for (var i = lid; i < u.count; i = i + ${SORT_WORKGROUP}u) {
+  for (var i = lid; i < u.count; i = i + ${invocations}u) {
     atomicAdd(&counts[(${load('i')} >> ${shift}u) & ${BUCKETS - 1}u], 1u);
   }
   workgroupBarrier();
@@ -274,14 +321,14 @@ function singleWorkgroupDigit(shift: number, first: boolean, keyBits: number, so
     }
   }
   workgroupBarrier();
-  for (var chunk = 0u; chunk < u.count; chunk = chunk + ${SORT_BLOCK}u) {
-    let start = chunk + lid * ${SORT_ITEMS}u;
-${rankBlock(load('start + j'), `${shift}u`)}
-${scatterBlock('next_position[digit]', `${shift}u`, target, loadPosition)}
+  for (var chunk = 0u; chunk < u.count; chunk = chunk + ${blockSize}u) {
+    let start = chunk + lid * ${items}u;
+${rankBlock(shape, load('start + j'), `${shift}u`)}
+${scatterBlock(shape, 'next_position[digit]', `${shift}u`, target, loadPosition)}
     workgroupBarrier();
     // The last invocation's inclusive scan is the chunk's count of each digit.
     if (lid < ${BUCKETS}u) {
-      next_position[lid] = next_position[lid] + packed_count(packed_low[${SORT_WORKGROUP - 1}], packed_high[${SORT_WORKGROUP - 1}], lid);
+      next_position[lid] = next_position[lid] + packed_count(packed_low[${invocations - 1}], packed_high[${invocations - 1}], lid);
     }
     workgroupBarrier();
   }
@@ -295,7 +342,8 @@ ${scatterBlock('next_position[digit]', `${shift}u`, target, loadPosition)}
  * SINGLE_WORKGROUP_SORT_LIMIT: the digit passes follow each other in the shader, ping-ponging
  * between scratch and the outputs like the multi-workgroup program.
  */
-function singleWorkgroupSortProgram(count: number, keyBits: number, keysDType: DType): KernelProgram {
+function singleWorkgroupSortProgram(shape: SortShape, count: number, keyBits: number, keysDType: DType): KernelProgram {
+  const invocations = shape.invocations;
   const digitPasses = radixPasses(keyBits);
   const bindings: BindingDecl[] = [
     { name: 'keys_in', dtype: keysDType, ref: INPUT_KEYS },
@@ -312,17 +360,17 @@ function singleWorkgroupSortProgram(count: number, keyBits: number, keysDType: D
   for (let pass = 0; pass < digitPasses; pass++) {
     const toOutput = (digitPasses - 1 - pass) % 2 === 0;
     const target = toOutput ? { keys: 'keys_out', positions: 'positions_out' } : { keys: 'keys_scratch', positions: 'positions_scratch' };
-    digits.push(singleWorkgroupDigit(pass * RADIX_BITS, pass === 0, keyBits, source, target));
+    digits.push(singleWorkgroupDigit(shape, pass * RADIX_BITS, pass === 0, keyBits, source, target));
     source = target;
   }
 
   const wgsl = `${declareBindings(bindings, uniforms)}
-var<workgroup> packed_low: array<vec4<u32>, ${SORT_WORKGROUP}>;
-var<workgroup> packed_high: array<vec4<u32>, ${SORT_WORKGROUP}>;
+var<workgroup> packed_low: array<vec4<u32>, ${invocations}>;
+var<workgroup> packed_high: array<vec4<u32>, ${invocations}>;
 var<workgroup> counts: array<atomic<u32>, ${BUCKETS}>;
 var<workgroup> next_position: array<u32, ${BUCKETS}>;
 ${PACKED_COUNT_FUNCTIONS}
-${computeEntry(SORT_WORKGROUP)} {
+${computeEntry(invocations)} {
 ${digits.join('')}}
 `;
   const size = digitPasses > 1 ? count : 1;
@@ -350,12 +398,12 @@ ${digits.join('')}}
  * outputs and scratch buffers so that the last pass writes the outputs. Output 0 is the
  * sorted keys, output 1 the original position of each.
  */
-export function sortProgram({ count, keyBits, keysDType, strategy = 'auto' }: SortOptions): KernelProgram {
+export function sortProgram({ count, keyBits, keysDType, strategy = 'auto', shape = NARROW_SORT_SHAPE }: SortOptions): KernelProgram {
   if (count === 0) return { passes: [] };
   if (strategy === 'single' || (strategy === 'auto' && count <= SINGLE_WORKGROUP_SORT_LIMIT)) {
-    return singleWorkgroupSortProgram(count, keyBits, keysDType);
+    return singleWorkgroupSortProgram(SINGLE_SORT_SHAPE, count, keyBits, keysDType);
   }
-  const blocks = Math.ceil(count / SORT_BLOCK);
+  const blocks = Math.ceil(count / (shape.invocations * shape.items));
   const histogramSize = BUCKETS * blocks;
   const digitPasses = radixPasses(keyBits);
   const temps = [
@@ -375,9 +423,9 @@ export function sortProgram({ count, keyBits, keysDType, strategy = 'auto' }: So
     const toOutput = (digitPasses - 1 - pass) % 2 === 0;
     const target = toOutput ? { keys: OUT_KEYS, positions: OUT_POSITIONS } : { keys: TEMP_KEYS, positions: TEMP_POSITIONS };
 
-    passes.push(histogramPass(count, blocks, shift, first, keyBits, keysDType, source.keys));
+    passes.push(histogramPass(shape, count, blocks, shift, first, keyBits, keysDType, source.keys));
     passes.push(...scanPasses(`sortPairs bits ${shift}..`, histogramSize, HISTOGRAM, HISTOGRAM_SCAN, SCAN_BLOCKS));
-    passes.push(scatterPass(count, blocks, shift, first, keyBits, keysDType, source, target));
+    passes.push(scatterPass(shape, count, blocks, shift, first, keyBits, keysDType, source, target));
     source = target;
   }
   return { temps, passes };

@@ -40,6 +40,12 @@ export interface WebGPUArgs<A> {
   attrs: A;
   limits: KernelLimits;
   features: ReadonlySet<string>;
+  /**
+   * Whether the adapter runs shaders on the CPU (Mesa's llvmpipe or lavapipe, SwiftShader). Such
+   * an adapter runs each workgroup on one thread and pays for every barrier, so a kernel may
+   * choose fewer invocations with more work each; the result must not depend on it.
+   */
+  cpuAdapter: boolean;
 }
 
 export interface BackwardArgs<A> {

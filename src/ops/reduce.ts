@@ -2,7 +2,7 @@
 
 import { broadcastOffsets } from '../backend/cpu/loops.js';
 import { mapProgram } from '../kernels/elementwise.js';
-import { reducePass, type ReduceKind } from '../kernels/reduce.js';
+import { reduceChunks, reducePasses, type ReduceKind } from '../kernels/reduce.js';
 import { transposePass } from '../kernels/transpose.js';
 import type { KernelPass } from '../kernels/pass.js';
 import { ShapeError } from '../errors.js';
@@ -68,6 +68,7 @@ export const reduceOp = defineOp<ReduceAttrs>({
     let source = { kind: 'input' as const, index: 0, access: 'read' as const };
     let viewShape = [...shape];
     let axes = attrs.axes;
+    let transposed = 1;
 
     if (!isConsecutive(axes)) {
       // Move the reduced axes to the end, then reduce one run.
@@ -77,6 +78,7 @@ export const reduceOp = defineOp<ReduceAttrs>({
       source = { kind: 'temp', index: 0, access: 'read' } as never;
       viewShape = perm.map((axis) => shape[axis]);
       axes = axes.map((_, i) => kept.length + i);
+      transposed = sizeOf(shape);
     }
 
     const first = axes[0] ?? viewShape.length;
@@ -84,9 +86,16 @@ export const reduceOp = defineOp<ReduceAttrs>({
     const outer = sizeOf(viewShape.slice(0, first));
     const reduced = sizeOf(viewShape.slice(first, last + 1));
     const inner = sizeOf(viewShape.slice(last + 1));
-    passes.push(reducePass(attrs.kind, outer, axes.length === 0 ? 1 : reduced, inner, source, { kind: 'output', index: 0, access: 'read_write' }));
+    const length = axes.length === 0 ? 1 : reduced;
+    const target = { kind: 'output' as const, index: 0, access: 'read_write' as const };
+    const partials = { kind: 'temp' as const, index: 1, access: 'read_write' as const };
+    passes.push(...reducePasses(attrs.kind, outer, length, inner, source, target, partials));
 
-    const temps = passes.length > 1 ? [{ dtype: 'f32' as const, size: sizeOf(shape) }] : [];
+    // Temp 0: the transposed input; temp 1: the partial results of a two-pass reduction.
+    const temps = [
+      { dtype: 'f32' as const, size: transposed },
+      { dtype: 'f32' as const, size: Math.max(1, outer * reduceChunks(outer, length, inner)) },
+    ];
     return { temps, passes };
   },
   backward: ({ inputs: [x], outputs: [y], grads: [g], attrs }) => {

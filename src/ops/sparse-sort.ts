@@ -1,7 +1,7 @@
 // Sort and segmented-sum ops, and the sort-and-segment scatter-add that makes row-sparse gradients.
 
 import { segmentSumProgram } from '../kernels/segment.js';
-import { sortProgram, type SortStrategy } from '../kernels/sort.js';
+import { sortProgram, sortShapeOf, type SortStrategy, type SortWorkgroup } from '../kernels/sort.js';
 import { computeEntry, declareBindings, flatWorkgroupIndex, grid1d, input, output, packUniforms, type UniformField } from '../kernels/wgsl.js';
 import type { KernelPass } from '../kernels/pass.js';
 import { ShapeError } from '../errors.js';
@@ -31,6 +31,8 @@ interface SortAttrs {
   keyBits: number;
   /** WebGPU program choice; the result does not depend on it. */
   strategy: SortStrategy;
+  /** WebGPU workgroup layout; the result does not depend on it. */
+  workgroup: SortWorkgroup;
 }
 
 /**
@@ -67,19 +69,36 @@ export const sortPairsOp = defineOp<SortAttrs>({
     positions.sort((a, b) => keyAt(a) - keyAt(b) || a - b);
     for (let i = 0; i < positions.length; i++) sortedKeys[i] = keyAt(positions[i]);
   },
-  webgpu: ({ inputSpecs, attrs }) =>
-    sortProgram({ count: inputSpecs[0].shape[0], keyBits: attrs.keyBits, keysDType: inputSpecs[0].dtype, strategy: attrs.strategy }),
+  webgpu: ({ inputSpecs, attrs, cpuAdapter }) =>
+    sortProgram({
+      count: inputSpecs[0].shape[0],
+      keyBits: attrs.keyBits,
+      keysDType: inputSpecs[0].dtype,
+      strategy: attrs.strategy,
+      shape: sortShapeOf(attrs.workgroup, cpuAdapter),
+    }),
   backward: { notDifferentiable: 'sorting returns integer keys and positions' },
-  describeAttrs: (attrs) => `keyBits ${attrs.keyBits}${attrs.strategy === 'auto' ? '' : `, ${attrs.strategy}`}`,
+  describeAttrs: (attrs) =>
+    `keyBits ${attrs.keyBits}${attrs.strategy === 'auto' ? '' : `, ${attrs.strategy}`}${attrs.workgroup === 'auto' ? '' : `, ${attrs.workgroup}`}`,
 });
 
-/**
- * Sorts `keys` stably: returns [sorted keys, original positions]. See `sortPairsOp`.
- * `strategy` forces the WebGPU program (`single` workgroup or `multi` workgroup; default
- * `auto`), for tests and benchmarks.
- */
-export function sortPairs(keys: Tensor, options: { keyBits?: number; strategy?: SortStrategy } = {}): [Tensor, Tensor] {
-  const [sorted, positions] = runOp(sortPairsOp, [keys], { keyBits: options.keyBits ?? 32, strategy: options.strategy ?? 'auto' });
+export interface SortPairsOptions {
+  /** Bits of the key that are sorted (default 32); fewer bits mean fewer passes. */
+  keyBits?: number;
+  /** Forces the WebGPU program: `single` workgroup or `multi` workgroup (default `auto`), for tests and benchmarks. */
+  strategy?: SortStrategy;
+  /**
+   * Forces the workgroup layout of the multi-workgroup WebGPU program: `narrow` (16 invocations
+   * of 64 keys, for adapters that run shaders on the CPU) or `wide` (128 of 8, for hardware
+   * GPUs). Default `auto` picks by the adapter. For tests and benchmarks.
+   */
+  workgroup?: SortWorkgroup;
+}
+
+/** Sorts `keys` stably: returns [sorted keys, original positions]. See `sortPairsOp`. */
+export function sortPairs(keys: Tensor, options: SortPairsOptions = {}): [Tensor, Tensor] {
+  const attrs = { keyBits: options.keyBits ?? 32, strategy: options.strategy ?? 'auto', workgroup: options.workgroup ?? 'auto' };
+  const [sorted, positions] = runOp(sortPairsOp, [keys], attrs);
   return [sorted, positions];
 }
 

@@ -5,7 +5,7 @@ export { TableLayout, MAX_TOTAL_ROWS, type FieldSpec } from './table-layout.js';
 export { ShardedTable, maxShardRows, type ShardedTableOptions, type TableInit } from './sharded-table.js';
 export { EmbeddingBatch, embeddingBatch, validateSparseField, type SparseFieldInput } from './embedding-batch.js';
 export * from '../ops/sparse-sort.js';
-export { SINGLE_WORKGROUP_SORT_LIMIT, type SortStrategy } from '../kernels/sort.js';
+export { NARROW_SORT_SHAPE, SINGLE_WORKGROUP_SORT_LIMIT, WIDE_SORT_SHAPE, type SortShape, type SortStrategy, type SortWorkgroup } from '../kernels/sort.js';
 export { SINGLE_WORKGROUP_SEGMENT_LIMIT } from '../kernels/segment.js';
 export { embeddingBags, embeddingBagsOp, type EmbeddingBagsOptions, type Pooling } from '../ops/embedding-bag.js';
 export { firstNonFinite, firstNonFiniteOp, assertFiniteGradient } from '../ops/sparse-check.js';

@@ -24,15 +24,18 @@ describe('sortPairs', () => {
     [4099, 4294967295, 32],
   ];
 
-  // Each WebGPU program on every case, whatever the size `auto` would pick it for.
-  test.each(['single', 'multi'] as const)('parity at awkward sizes (%s workgroup program)', async (strategy) => {
+  // Each WebGPU program, the multi-workgroup one in each layout, on every case, whatever the
+  // size and the adapter `auto` would pick them for.
+  const programs = [['single', 'auto'], ['multi', 'narrow'], ['multi', 'wide']] as const;
+  test.each(programs)('parity at awkward sizes (%s workgroup program, %s layout)', async (strategy, workgroup) => {
     for (const [count, high, keyBits] of cases) {
-      await expectParity(`sortPairs ${count} keys, ${strategy}`, (keys) => sp.sortPairs(keys, { keyBits, strategy }), [keySpec(count, high)], {
+      await expectParity(`sortPairs ${count} keys, ${strategy}, ${workgroup}`, (keys) => sp.sortPairs(keys, { keyBits, strategy, workgroup }), [keySpec(count, high)], {
         tolerance: EXACT,
         gradients: false,
       });
     }
-    await expectParity(`sortPairs i32 keys, ${strategy}`, (keys) => sp.sortPairs(keys, { keyBits: 32, strategy }), [{ ...keySpec(1500, 2 ** 31 - 1, 'i32'), low: -(2 ** 31) }], {
+    const i32Keys = [{ ...keySpec(1500, 2 ** 31 - 1, 'i32'), low: -(2 ** 31) }];
+    await expectParity(`sortPairs i32 keys, ${strategy}, ${workgroup}`, (keys) => sp.sortPairs(keys, { keyBits: 32, strategy, workgroup }), i32Keys, {
       tolerance: EXACT,
       gradients: false,
     });

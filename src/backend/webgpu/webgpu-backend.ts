@@ -1,6 +1,6 @@
 // The WebGPU backend: pooled buffers, cached pipelines, batched submits and captured errors.
 
-import type { AdapterDescription, Backend, DataHandle, MemoryInfo } from '../backend.js';
+import { isCpuAdapter, type AdapterDescription, type Backend, type DataHandle, type MemoryInfo } from '../backend.js';
 import type { KernelLimits, OpDef, TensorSpec } from '../../ops/op.js';
 import type { KernelPass, KernelProgram } from '../../kernels/pass.js';
 import type { DType, TypedArray } from '../../tensor/dtype.js';
@@ -55,6 +55,8 @@ export class WebGPUBackend implements Backend {
   readonly limits: Record<string, number>;
   readonly kernelLimits: KernelLimits;
   readonly features: ReadonlySet<string>;
+  /** Whether the adapter runs shaders on the CPU (see `isCpuAdapter`); kernels may pick their layout by it. */
+  readonly cpuAdapter: boolean;
 
   private readonly storagePool: BufferPool;
   private readonly uniformPool: BufferPool;
@@ -91,6 +93,7 @@ export class WebGPUBackend implements Backend {
       maxStorageBuffersPerShaderStage: device.limits.maxStorageBuffersPerShaderStage,
     };
     this.features = new Set(device.features as unknown as Iterable<string>);
+    this.cpuAdapter = isCpuAdapter(adapter);
 
     device.lost.then((info) => {
       this.lostMessage = `webgpu: device lost (${info.reason}): ${info.message || 'no message'}`;
@@ -144,7 +147,7 @@ export class WebGPUBackend implements Backend {
 
   run<A>(def: OpDef<A>, inputs: DataHandle[], inputSpecs: TensorSpec[], outputSpecs: TensorSpec[], attrs: A): DataHandle[] {
     this.assertAlive(def.name);
-    const program = def.webgpu({ inputSpecs, outputSpecs, attrs, limits: this.kernelLimits, features: this.features });
+    const program = def.webgpu({ inputSpecs, outputSpecs, attrs, limits: this.kernelLimits, features: this.features, cpuAdapter: this.cpuAdapter });
     const outputs = outputSpecs.map((spec) => this.allocate(spec.dtype, sizeOf(spec.shape)));
     const temps = (program.temps ?? []).map((spec) => this.allocate(spec.dtype, spec.size));
     const describe = () => describeCall(def, inputSpecs, attrs);
