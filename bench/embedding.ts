@@ -80,6 +80,8 @@ const LEARNING_RATE = 0.001;
 /** The largest vocabulary at which the TF.js peers and Sparrow's CPU backend run. */
 const PEER_MAX_VOCAB = 1e6;
 const SPARROW_CPU_MAX_VOCAB = 1e4;
+/** The largest table (rows x dim over all fields) at which TF.js wasm runs: 10^6 x 16. */
+const WASM_MAX_ELEMENTS = 16e6;
 /** The largest vocabulary at which sparrow-webgpu also runs its atomic gradient path. */
 const ATOMIC_MAX_VOCAB = 1e6;
 
@@ -241,6 +243,12 @@ function skipReason(impl: Impl, shape: EmbeddingShape, context: GridContext, var
   if (impl.startsWith('tfjs-')) {
     if (shape.vocab > PEER_MAX_VOCAB) {
       return `TF.js runs this grid up to ${PEER_MAX_VOCAB} rows; above that its dense gather gradient and Adam update cover every row of the table`;
+    }
+    if (impl === 'tfjs-wasm' && shape.vocab * shape.dim > WASM_MAX_ELEMENTS) {
+      return (
+        `at 10^6 rows and dim 64, TF.js wasm's second step did not finish in 3 minutes, with the process at 4.3 GB, ` +
+        `next to the 4 GiB ceiling of a wasm32 heap (table, dense gradient, Adam state and their temporaries)`
+      );
     }
     return tfjsEmbeddingSkipReason(impl as 'tfjs-webgpu' | 'tfjs-wasm' | 'tfjs-cpu');
   }

@@ -13,46 +13,51 @@ const BACKEND_NAME: Record<TfjsImpl, string> = {
 };
 
 /**
- * Kernels that one step needs besides elementwise ones: the forward gather and segment sum, and
- * the gradient of `tf.gather`, which TF.js computes with UnsortedSegmentSum into a dense tensor of
- * the table's shape (tfjs-core's GatherV2 gradient).
+ * How a step pools and differentiates, by TF.js backend:
+ * - `gather` (webgpu): `tf.gather` of the bag's rows, then `tf.unsortedSegmentSum` over bags. TF.js
+ *   differentiates the gather with UnsortedSegmentSum into a dense tensor of the table's shape
+ *   (tfjs-core's GatherV2 gradient).
+ * - `sparse-segment` (wasm, cpu): `tf.sparse.sparseSegmentSum` gathers and pools in one op, and a
+ *   `tf.customGrad` gives its gradient as `tf.scatterND` of each id's bag gradient into a dense
+ *   tensor of the table's shape (ScatterNd sums duplicate ids). TF.js 4.22's wasm backend has no
+ *   UnsortedSegmentSum kernel, so it cannot run `gather`, and its cpu UnsortedSegmentSum compares
+ *   every id with every segment. Both formulations compute the same dense gradient.
  */
-const REQUIRED_KERNELS = ['GatherV2', 'UnsortedSegmentSum'];
+type Formulation = 'gather' | 'sparse-segment';
+
+const FORMULATION: Record<TfjsImpl, Formulation> = {
+  'tfjs-webgpu': 'gather',
+  'tfjs-wasm': 'sparse-segment',
+  'tfjs-cpu': 'sparse-segment',
+};
+
+/** Kernels that one step of each formulation needs besides elementwise ones and Adam's. */
+const REQUIRED_KERNELS: Record<Formulation, string[]> = {
+  gather: ['GatherV2', 'UnsortedSegmentSum'],
+  'sparse-segment': ['SparseSegmentSum', 'ScatterNd', 'GatherV2'],
+};
 
 /**
  * Returns why TF.js cannot run the step on the backend of `impl`, or undefined when it can.
  * TF.js does not fall back to another backend for a missing kernel: the step would throw.
  */
 export function tfjsEmbeddingSkipReason(impl: TfjsImpl): string | undefined {
-  // TF.js 4.22's cpu UnsortedSegmentSum (tfjs-backend-cpu, kernels/UnsortedSegmentSum.js) loops
-  // over the segments and compares every id with each, O(segments x ids x dim). Measured on the
-  // 2-core benchmark machine, the first step at 10^4 rows and dim 16 did not finish in 2 minutes.
-  if (impl === 'tfjs-cpu') {
-    return (
-      `TF.js ${tf.version.tfjs}'s cpu UnsortedSegmentSum compares every id with every segment, ` +
-      `so one step takes minutes even at 10^4 rows`
-    );
-  }
-
   const backend = BACKEND_NAME[impl];
-  const missing = REQUIRED_KERNELS.filter((kernel) => tf.getKernel(kernel, backend) === undefined);
+  const missing = REQUIRED_KERNELS[FORMULATION[impl]].filter((kernel) => tf.getKernel(kernel, backend) === undefined);
   if (missing.length === 0) return undefined;
-  return (
-    `TF.js ${tf.version.tfjs} registers no ${missing.join(' or ')} kernel for its ${backend} backend, ` +
-    `and the gradient of tf.gather needs UnsortedSegmentSum`
-  );
+  return `TF.js ${tf.version.tfjs} registers no ${missing.join(' or ')} kernel for its ${backend} backend`;
 }
 
 /**
  * Creates a runner for one training step on the TF.js backend of `impl`, written the way a TF.js
  * model embeds categorical fields. Each field has its own `tf.variable` table, because TF.js has no
- * table-batched op. A step gathers the batch's ids with `tf.gather`, pools each bag by sum with
- * `tf.unsortedSegmentSum`, takes the loss sum(pooled * lossWeights) over all fields, and calls
- * `optimizer.minimize` of `tf.train.adam`. The ids and bag indices are uploaded in every step, as
- * Sparrow uploads its batch. Their conversion to Int32Array is done once, untimed.
+ * table-batched op. A step pools each field's bags by sum (see `Formulation`), takes the loss
+ * sum(pooled * lossWeights) over all fields, and calls `optimizer.minimize` of `tf.train.adam`.
+ * The ids and bag indices are uploaded in every step, as Sparrow uploads its batch. Their
+ * conversion to Int32Array is done once, untimed.
  *
- * TF.js computes the gradient of a gather as a dense tensor of the table's shape and Adam updates
- * every row of every table, so a step costs O(vocabulary x dim).
+ * TF.js computes the gradient of the lookup as a dense tensor of the table's shape and Adam
+ * updates every row of every table, so a step costs O(vocabulary x dim).
  *
  * Sync: the cpu and wasm backends finish the work before `minimize` returns. On webgpu, `run()`
  * reads back one element of the last table, which the queue orders after the last Adam update.
@@ -84,6 +89,7 @@ export async function createTfjsEmbeddingRunner(impl: TfjsImpl, inputs: Embeddin
   const initial = await readProbe();
 
   const isGpu = impl === 'tfjs-webgpu';
+  const formulation = FORMULATION[impl];
   let step = 0;
 
   const run = async (): Promise<void> => {
@@ -100,8 +106,7 @@ export async function createTfjsEmbeddingRunner(impl: TfjsImpl, inputs: Embeddin
         () => {
           let loss: tf.Scalar | null = null;
           for (let f = 0; f < fields; f++) {
-            const rows = tf.gather(tables[f], ids[f]);
-            const pooled = tf.unsortedSegmentSum(rows, bags[f], batchSize);
+            const pooled = formulation === 'gather' ? tf.unsortedSegmentSum(tf.gather(tables[f], ids[f]), bags[f], batchSize) : sparseSegmentPool(tables[f], ids[f], bags[f]);
             const term = tf.sum(tf.mul(pooled, weights[f])) as tf.Scalar;
             loss = loss === null ? term : tf.add(loss, term);
           }
@@ -128,4 +133,20 @@ export async function createTfjsEmbeddingRunner(impl: TfjsImpl, inputs: Embeddin
       weights.forEach((tensor) => tensor.dispose());
     },
   };
+}
+
+/**
+ * Pools the bags of one field by sum with `tf.sparse.sparseSegmentSum` (bags sorted, as the batch
+ * lists them), differentiable in the table: the gradient of row r is the sum of the bag
+ * gradients of the ids equal to r, scattered into a dense tensor of the table's shape.
+ */
+function sparseSegmentPool(table: tf.Variable, ids: tf.Tensor1D, bags: tf.Tensor1D): tf.Tensor {
+  const pool = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const rows = inputs[0] as tf.Tensor2D;
+    return {
+      value: tf.sparse.sparseSegmentSum(rows, ids, bags),
+      gradFunc: (dy: tf.Tensor) => tf.scatterND(tf.expandDims(ids, 1), tf.gather(dy, bags), rows.shape),
+    };
+  });
+  return pool(table);
 }
