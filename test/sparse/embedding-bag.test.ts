@@ -135,7 +135,7 @@ describe('embeddingBags parity', () => {
   });
 
   // A dimension that is a multiple of 4 runs the vec4 kernels: one invocation takes a chunk
-  // of 4, 2 or 1 vec4 groups (dims 16 and 32; 8; 12).
+  // of 16, 8, 4, 2 or 1 vec4 groups (dims 64; 32; 16; 8; 12).
   test('every pooling at a dimension of a multiple of 4', async () => {
     const lengths = [0, 1, 7, 2, 20];
     await expectBackendsAgree('vec4 sum', { fields: FIELDS, batchSize: 33, dim: 8, lengths, pooling: 'sum' }, EXACT);
@@ -144,7 +144,8 @@ describe('embeddingBags parity', () => {
     await expectBackendsAgree('vec4 max', { fields: FIELDS, batchSize: 23, dim: 12, lengths, pooling: 'max' }, EXACT);
     await expectBackendsAgree('vec4 chunk sum', { fields: FIELDS, batchSize: 35, dim: 16, lengths, pooling: 'sum' }, EXACT);
     await expectBackendsAgree('vec4 chunk weighted sum', { fields: FIELDS, batchSize: 27, dim: 32, lengths, pooling: 'sum', weighted: true }, ROUNDED);
-    await expectBackendsAgree('vec4 chunk mean', { fields: FIELDS, batchSize: 19, dim: 32, lengths, pooling: 'mean' }, ROUNDED);
+    await expectBackendsAgree('vec4 chunk mean', { fields: FIELDS, batchSize: 19, dim: 64, lengths, pooling: 'mean' }, ROUNDED);
+    await expectBackendsAgree('vec4 chunk max of 64', { fields: FIELDS, batchSize: 13, dim: 64, lengths, pooling: 'max' }, EXACT);
     await expectBackendsAgree('vec4 chunk max', { fields: FIELDS, batchSize: 21, dim: 16, lengths, pooling: 'max' }, EXACT);
     const fields: sp.FieldSpec[] = [
       { name: 'a', rows: 11 },

@@ -99,8 +99,8 @@ describe('segmentSum', () => {
 
   // [count, key range, row shape, key limit]: a single key, keys past the limit dropped, a
   // scalar row, rows wider than a workgroup, and many segments over several scan blocks. The
-  // parity test adds rows of 16, 8 and 12 columns, which the vec4 form sums in chunks of 4, 2
-  // and 1 vec4 groups.
+  // parity test adds rows of 16, 8, 12 and 64 columns, which the vec4 form sums in chunks of
+  // 4, 2, 1 and 16 vec4 groups.
   const cases: [number, number, number[], number][] = [
     [1, 3, [4], 3],
     [9, 12, [3], 8],
@@ -114,6 +114,7 @@ describe('segmentSum', () => {
       [2001, 300, [4, 4], 290],
       [1500, 90, [8], 90],
       [777, 50, [12], 50],
+      [901, 70, [64], 70],
     ];
     for (const [count, high, row, keyLimit] of [...cases, [9001, 3000, [3], 2900], [3001, 400, [2, 4], 390], ...vec4Rows] as typeof cases) {
       const fn = (keys: sp.Tensor, values: sp.Tensor) => sortedThenSummed(keys, values, keyLimit, strategy);
