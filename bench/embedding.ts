@@ -7,12 +7,22 @@ import { createTfjsEmbeddingRunner, tfjsEmbeddingSkipReason } from './peers/tfjs
 
 export const EMBEDDING_CASE = 'embedding';
 
+/**
+ * How ids are drawn from a field's table: `uniform`, or `zipf`, where the id of rank r (from 0)
+ * has probability proportional to 1 / (r + 1)^ZIPF_EXPONENT, as in click logs where a few
+ * items get most of the traffic. Ranks map to ids through a fixed permutation, so the hot rows
+ * are spread over the table.
+ */
+export type IdDistribution = 'uniform' | 'zipf';
+
 /** The shape of one embedding step; `vocab` is the total number of rows over all fields' tables. */
 export interface EmbeddingShape {
   vocab: number;
   dim: number;
   batch: number;
   fields: number;
+  /** Present on the skewed rows only: absent means uniform ids. */
+  ids?: 'zipf';
 }
 
 /** One field of a host batch in CSR form, plus the bag of each id for the segment-sum formulation. */
@@ -76,6 +86,10 @@ const VOCABS = [1e7, 1e6, 1e4];
 /** Distinct batches per shape: enough that no two consecutive steps see the same ids. */
 const BATCH_COUNT = 3;
 const LEARNING_RATE = 0.001;
+/** Exponent of the skewed rows' Zipf distribution (FBGEMM's benchmark takes it as `--alpha`). */
+const ZIPF_EXPONENT = 1.05;
+/** Vocabularies of the skewed rows, which only sparrow-webgpu's sorted path runs. */
+const ZIPF_VOCABS = [1e4, 1e6];
 
 /** The largest vocabulary at which the TF.js peers and Sparrow's CPU backend run. */
 const PEER_MAX_VOCAB = 1e6;
@@ -106,14 +120,41 @@ function splitVocabulary(vocab: number, fields: number): number[] {
   return Array.from({ length: fields }, (_, f) => base + (f < extra ? 1 : 0));
 }
 
+/** Returns a sampler of ids in [0, rows) under `distribution`, drawing from `random`. */
+function idSampler(rows: number, distribution: IdDistribution, random: () => number): () => number {
+  if (distribution === 'uniform') return () => Math.floor(random() * rows);
+
+  const cumulative = new Float64Array(rows);
+  let total = 0;
+  for (let r = 0; r < rows; r++) {
+    total += 1 / Math.pow(r + 1, ZIPF_EXPONENT);
+    cumulative[r] = total;
+  }
+  // rank -> (rank * multiplier + 12345) mod rows is a bijection when gcd(multiplier, rows) = 1.
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  const multiplier = [2654435761, 2246822519, 3266489917].find((m) => gcd(m % rows, rows) === 1 && m % rows !== 0) ?? 1;
+  return () => {
+    const target = random() * total;
+    let low = 0;
+    let high = rows - 1;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (cumulative[middle] < target) low = middle + 1;
+      else high = middle;
+    }
+    return Number((BigInt(low) * BigInt(multiplier) + 12345n) % BigInt(rows));
+  };
+}
+
 /**
  * Generates one batch: every bag has a length drawn uniformly from [MIN_BAG, MAX_BAG], and every
- * id is drawn uniformly from its field's rows, the access pattern of FBGEMM's table-batched
- * embedding benchmark without Zipf skew. Uniform ids touch the most distinct rows for a given
- * number of ids, so they are the least favourable case for a row-sparse update.
+ * id is drawn from its field's rows by `distribution`. Uniform ids are the access pattern of
+ * FBGEMM's table-batched embedding benchmark without Zipf skew: they touch the most distinct
+ * rows for a given number of ids, so they are the least favourable case for a row-sparse update.
  */
-function generateBatch(fieldRows: readonly number[], random: () => number): HostBatch {
+function generateBatch(fieldRows: readonly number[], distribution: IdDistribution, random: () => number): HostBatch {
   const fields = fieldRows.map((rows): HostField => {
+    const sample = idSampler(rows, distribution, random);
     const offsets = new Uint32Array(BATCH + 1);
     for (let b = 0; b < BATCH; b++) {
       offsets[b + 1] = offsets[b] + MIN_BAG + Math.floor(random() * (MAX_BAG - MIN_BAG + 1));
@@ -124,7 +165,7 @@ function generateBatch(fieldRows: readonly number[], random: () => number): Host
     const bagOfId = new Int32Array(nnz);
     for (let b = 0; b < BATCH; b++) {
       for (let p = offsets[b]; p < offsets[b + 1]; p++) {
-        ids[p] = Math.floor(random() * rows);
+        ids[p] = sample();
         bagOfId[p] = b;
       }
     }
@@ -134,18 +175,25 @@ function generateBatch(fieldRows: readonly number[], random: () => number): Host
 }
 
 /** Generates the inputs of one shape from seeds that depend only on the shape. */
-export function generateInputs(vocab: number, dim: number): EmbeddingInputs {
+export function generateInputs(vocab: number, dim: number, distribution: IdDistribution = 'uniform'): EmbeddingInputs {
   const shape: EmbeddingShape = { vocab, dim, batch: BATCH, fields: FIELDS };
+  if (distribution === 'zipf') shape.ids = 'zipf';
   const fieldRows = splitVocabulary(vocab, FIELDS);
 
   const random = seededRandom(vocab + 7);
-  const batches = Array.from({ length: BATCH_COUNT }, () => generateBatch(fieldRows, random));
+  const batches = Array.from({ length: BATCH_COUNT }, () => generateBatch(fieldRows, distribution, random));
 
   const weightRandom = seededRandom(dim + 11);
   const lossWeights = new Float32Array(BATCH * FIELDS * dim);
   for (let i = 0; i < lossWeights.length; i++) lossWeights[i] = 2 * weightRandom() - 1;
 
   return { shape, fieldRows, batches, lossWeights, learningRate: LEARNING_RATE };
+}
+
+/** The mean of `countTouchedRows` over the cycled batches, rounded. */
+function meanTouchedRows(inputs: EmbeddingInputs): number {
+  const touched = inputs.batches.map((batch) => countTouchedRows(batch, inputs.fieldRows));
+  return Math.round(touched.reduce((x, y) => x + y, 0) / touched.length);
 }
 
 /** Counts the distinct (field, id) pairs of a batch: the rows its gradient touches. */
@@ -269,7 +317,7 @@ async function runOne(
 ): Promise<EmbeddingResult> {
   const { shape } = inputs;
   const memory: SparrowEmbeddingMemory = {};
-  const label = `vocab=${shape.vocab} dim=${shape.dim}${variant === undefined ? '' : ` ${variant}`}`;
+  const label = `vocab=${shape.vocab} dim=${shape.dim}${shape.ids === undefined ? '' : ` ids=${shape.ids}`}${variant === undefined ? '' : ` ${variant}`}`;
 
   const result = await runCase({
     caseName: EMBEDDING_CASE,
@@ -315,8 +363,7 @@ export async function runEmbeddingGrid(context: GridContext): Promise<BenchResul
   for (const vocab of VOCABS) {
     for (const dim of DIMS) {
       const inputs = generateInputs(vocab, dim);
-      const touched = inputs.batches.map((batch) => countTouchedRows(batch, inputs.fieldRows));
-      const touchedRows = Math.round(touched.reduce((x, y) => x + y, 0) / touched.length);
+      const touchedRows = meanTouchedRows(inputs);
 
       for (const impl of context.impls) {
         if (impl === 'sparrow-webgpu') {
@@ -325,6 +372,16 @@ export async function runEmbeddingGrid(context: GridContext): Promise<BenchResul
         } else {
           results.push(await runOne(impl, inputs, touchedRows, context));
         }
+      }
+    }
+  }
+
+  // Skewed ids: does the step follow the touched rows? Only the sorted path, the default.
+  if (context.impls.includes('sparrow-webgpu')) {
+    for (const vocab of ZIPF_VOCABS) {
+      for (const dim of DIMS) {
+        const inputs = generateInputs(vocab, dim, 'zipf');
+        results.push(await runOne('sparrow-webgpu', inputs, meanTouchedRows(inputs), context, 'sorted'));
       }
     }
   }
