@@ -1,4 +1,4 @@
-// WGSL for element-wise maps over broadcast inputs: one invocation per output element.
+// WGSL for element-wise maps over broadcast inputs: one invocation per output element, or per 4.
 
 import type { DType } from '../tensor/dtype.js';
 import { broadcastStrides, sizeOf, type Shape } from '../tensor/shape.js';
@@ -26,7 +26,9 @@ export interface MapKernelOptions {
 /**
  * Generates a map kernel. Inputs whose shape equals the output are read at the flat index;
  * broadcast inputs are read through strides baked into the source, one constant per
- * dimension, so each distinct broadcast pattern compiles its own pipeline.
+ * dimension, so each distinct broadcast pattern compiles its own pipeline. When the size is a
+ * multiple of 4 and every input is full-size or a single element, the vec4 form runs instead
+ * (see `vectorMapProgram`).
  */
 export function mapProgram(options: MapKernelOptions): KernelProgram {
   const { name, inputs, output: out } = options;

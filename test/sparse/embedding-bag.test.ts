@@ -379,6 +379,12 @@ describe('embeddingBags bad input', () => {
       'embeddingBatch: field "tags": ids[1] is 4, outside the valid range [0, 4) of the field\'s table',
     );
     expect(() => sp.embeddingBatch(layout, [{ ids: [1, -1], offsets: [0, 1, 2] }, good], { backend: 'cpu' })).toThrow(/field "city": ids\[1\] is -1/);
+    expect(() => sp.embeddingBatch(layout, [{ ids: [1, 2.5], offsets: [0, 1, 2] }, good], { backend: 'cpu' })).toThrow(/field "city": ids\[1\] is 2.5/);
+    // Typed arrays take the range check only.
+    const typed = (ids: Uint32Array | Int32Array) => [good, { ids, offsets: [0, 1, 2] }];
+    expect(() => sp.embeddingBatch(layout, typed(new Uint32Array([0, 4])), { backend: 'cpu' })).toThrow(/field "tags": ids\[1\] is 4, outside/);
+    expect(() => sp.embeddingBatch(layout, typed(new Int32Array([-3, 1])), { backend: 'cpu' })).toThrow(/field "tags": ids\[0\] is -3, outside/);
+    expect(sp.embeddingBatch(layout, typed(new Uint32Array([3, 0])), { backend: 'cpu' }).nnz).toBe(5);
   });
 
   test('decreasing offsets', () => {
