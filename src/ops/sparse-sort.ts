@@ -88,9 +88,9 @@ export interface SortPairsOptions {
   /** Forces the WebGPU program: `single` workgroup or `multi` workgroup (default `auto`), for tests and benchmarks. */
   strategy?: SortStrategy;
   /**
-   * Forces the workgroup layout of the multi-workgroup WebGPU program: `narrow` (16 invocations
-   * of 64 keys, for adapters that run shaders on the CPU) or `wide` (128 of 8, for hardware
-   * GPUs). Default `auto` picks by the adapter. For tests and benchmarks.
+   * Forces the workgroup layout of the WebGPU programs: `narrow` (16 invocations of 64 keys,
+   * for adapters that run shaders on the CPU) or `wide` (128 of 8, for hardware GPUs). Default
+   * `auto` picks by the adapter. For tests and benchmarks.
    */
   workgroup?: SortWorkgroup;
 }
