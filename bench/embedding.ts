@@ -86,7 +86,7 @@ const VOCABS = [1e7, 1e6, 1e4];
 /** Distinct batches per shape: enough that no two consecutive steps see the same ids. */
 const BATCH_COUNT = 3;
 const LEARNING_RATE = 0.001;
-/** Exponent of the skewed rows' Zipf distribution (FBGEMM's benchmark takes it as `--alpha`). */
+/** Exponent of the skewed rows' Zipf distribution. */
 const ZIPF_EXPONENT = 1.05;
 /** Vocabularies of the skewed rows, which only sparrow-webgpu's sorted path runs. */
 const ZIPF_VOCABS = [1e4, 1e6];

@@ -27,15 +27,15 @@ const SPLIT_MIN_LENGTH = 65536;
 const SPLIT_MAX_ROWS = 16;
 const SPLIT_CHUNK = 16384;
 
-/** Number of chunks of a row in the two-pass reduction, or 0 when the rows are reduced in one pass. */
+/** Returns the number of chunks of a row in the two-pass reduction, or 0 when one pass reduces the rows. */
 export function reduceChunks(outer: number, reduced: number, inner: number): number {
   if (inner !== 1 || reduced < SPLIT_MIN_LENGTH || outer >= SPLIT_MAX_ROWS) return 0;
   return Math.ceil(reduced / SPLIT_CHUNK);
 }
 
 /**
- * The passes that reduce `source` viewed as [outer, reduced, inner] into `target` [outer,
- * inner]: one `reducePass`, or, for few long rows (see `reduceChunks`), a pass that reduces
+ * Returns the passes that reduce `source` viewed as [outer, reduced, inner] into `target`
+ * [outer, inner]: one `reducePass`, or, for few long rows (see `reduceChunks`), a pass that reduces
  * each chunk of each row into `partials` (f32 [outer, chunks]) and a `reducePass` of those.
  * A single workgroup per row would leave all but one of a CPU adapter's threads idle: on
  * llvmpipe, the sum of 6.8 million elements took 55 ms in one pass.
@@ -47,8 +47,8 @@ export function reducePasses(kind: ReduceKind, outer: number, reduced: number, i
 }
 
 /**
- * One workgroup per (row, chunk): a strided loop over the chunk, with vec4 loads when the row
- * length is a multiple of 4, and a tree in workgroup memory.
+ * Generates the chunk pass: one workgroup per (row, chunk) runs a strided loop over the chunk,
+ * with vec4 loads when the row length is a multiple of 4, and a tree in workgroup memory.
  */
 function chunkPass(kind: ReduceKind, outer: number, reduced: number, chunks: number, source: BufferRef, partials: BufferRef): KernelPass {
   const lanes = reduced % 4 === 0 ? 4 : 1;
@@ -88,7 +88,8 @@ ${computeEntry(TREE_WORKGROUP)} {
   if (lid == 0u) { dst[group] = partial[0]; }
 }
 `;
-  // The early return depends on the workgroup only, so every invocation that reaches a barrier reaches all of them.
+  // The early return depends on the workgroup only, so every invocation that reaches a barrier
+  // reaches all of them.
   return {
     label: `reduce-${kind} chunks [${outer},${reduced}] in ${chunks}`,
     wgsl,

@@ -380,7 +380,7 @@ describe('embeddingBags bad input', () => {
     );
     expect(() => sp.embeddingBatch(layout, [{ ids: [1, -1], offsets: [0, 1, 2] }, good], { backend: 'cpu' })).toThrow(/field "city": ids\[1\] is -1/);
     expect(() => sp.embeddingBatch(layout, [{ ids: [1, 2.5], offsets: [0, 1, 2] }, good], { backend: 'cpu' })).toThrow(/field "city": ids\[1\] is 2.5/);
-    // Typed arrays take the range check only.
+    // Typed arrays of ids are checked the same way.
     const typed = (ids: Uint32Array | Int32Array) => [good, { ids, offsets: [0, 1, 2] }];
     expect(() => sp.embeddingBatch(layout, typed(new Uint32Array([0, 4])), { backend: 'cpu' })).toThrow(/field "tags": ids\[1\] is 4, outside/);
     expect(() => sp.embeddingBatch(layout, typed(new Int32Array([-3, 1])), { backend: 'cpu' })).toThrow(/field "tags": ids\[0\] is -3, outside/);
