@@ -74,8 +74,12 @@ const OUT_KEYS: BufferRef = { kind: 'output', index: 0, access: 'read_write' };
 const OUT_POSITIONS: BufferRef = { kind: 'output', index: 1, access: 'read_write' };
 const INPUT_KEYS: BufferRef = { kind: 'input', index: 0, access: 'read' };
 // Scratch: ping-pong keys and positions, the digit histogram, its scan, and scan block totals.
+// The single-workgroup program keeps keys and positions apart (temps 0 and 1); the
+// multi-workgroup one stores (key, position) pairs side by side in temps 0 and 1 instead.
 const TEMP_KEYS: BufferRef = { kind: 'temp', index: 0, access: 'read_write' };
 const TEMP_POSITIONS: BufferRef = { kind: 'temp', index: 1, access: 'read_write' };
+const PAIRS_A: BufferRef = TEMP_KEYS;
+const PAIRS_B: BufferRef = TEMP_POSITIONS;
 const HISTOGRAM: BufferRef = { kind: 'temp', index: 2, access: 'read_write' };
 const HISTOGRAM_SCAN: BufferRef = { kind: 'temp', index: 3, access: 'read_write' };
 const SCAN_BLOCKS: BufferRef = { kind: 'temp', index: 4, access: 'read_write' };
@@ -134,13 +138,26 @@ function packedScan(workgroupSize: number): string {
   let before_high = packed_high[lid] - high;`;
 }
 
+/**
+ * Generates the histogram pass of one digit: each workgroup counts its block's keys of each
+ * digit. The first pass reads the input keys; later ones read (key, position) pairs, two per
+ * vec4 load.
+ */
 function histogramPass(shape: SortShape, count: number, blocks: number, shift: number, first: boolean, keyBits: number, keysDType: DType, source: BufferRef): KernelPass {
   const { invocations, items } = shape;
   const blockSize = invocations * items;
   const bindings: BindingDecl[] = [
-    { name: 'keys_in', dtype: first ? keysDType : 'u32', ref: { ...source, access: 'read' } },
+    first ? { name: 'keys_in', dtype: keysDType, ref: { ...source, access: 'read' } } : { name: 'pairs_in', dtype: 'vec4<u32>', ref: { ...source, access: 'read' } },
     { name: 'histogram', dtype: 'u32', ref: HISTOGRAM },
   ];
+  const add = (index: string, key: string) => `
+    if (${index} < u.count) { atomicAdd(&counts[(${key} >> u.shift) & ${BUCKETS - 1}u], 1u); }`;
+  const countLoop = first
+    ? `for (var j = 0u; j < ${items}u; j++) {${add('start + j', loadKey(true, 'start + j', keyBits))}
+  }`
+    : `for (var j = 0u; j < ${items}u; j = j + 2u) {
+    let quad = pairs_in[(start + j) / 2u];${add('start + j', 'quad.x')}${add('start + j + 1u', 'quad.z')}
+  }`;
   const uniforms: UniformField[] = [
     ['count', 'u32', count],
     ['blocks', 'u32', blocks],
@@ -154,12 +171,7 @@ ${computeEntry(invocations)} {
   if (lid < ${BUCKETS}u) { atomicStore(&counts[lid], 0u); }
   workgroupBarrier();
   let start = block * ${blockSize}u + lid * ${items}u;
-  for (var j = 0u; j < ${items}u; j++) {
-    if (start + j < u.count) {
-      let digit = (${loadKey(first, 'start + j', keyBits)} >> u.shift) & ${BUCKETS - 1}u;
-      atomicAdd(&counts[digit], 1u);
-    }
-  }
+  ${countLoop}
   workgroupBarrier();
   // Digit-major layout: all blocks' counts of digit 0, then of digit 1, and so on, so an
   // exclusive scan gives each (digit, block) its first output position.
@@ -178,38 +190,49 @@ ${computeEntry(invocations)} {
 /**
  * Generates the ranking of one block of the shape's invocations x items keys from `start` (in
  * scope): each invocation loads its `items` keys with `load` (a WGSL expression of index
- * `start + j`), counts the earlier keys of each key's digit among its own (`local_rank`), and an inclusive
- * scan of the packed counts, minus the own counts, gives the counts of earlier invocations
- * (`before_low`, `before_high`). `shift` is the digit's first bit as a WGSL expression.
+ * `start + j`), counts the earlier keys of each key's digit among its own (`local_rank`), and an
+ * inclusive scan of the packed counts, minus the own counts, gives the counts of earlier
+ * invocations (`before_low`, `before_high`). `shift` is the digit's first bit as a WGSL
+ * expression. With `pairs` (the name of a vec4 binding of (key, position) pairs), the keys come
+ * from it instead, two per load, and their positions go to `own_positions`.
  */
-function rankBlock(shape: SortShape, load: string, shift: string): string {
+function rankBlock(shape: SortShape, load: string, shift: string, pairs?: string): string {
   const { invocations, items } = shape;
-  return `
-  var keys: array<u32, ${items}>;
-  var local_rank: array<u32, ${items}>;
-  var low = vec4<u32>(0u);
-  var high = vec4<u32>(0u);
-  for (var j = 0u; j < ${items}u; j++) {
-    if (start + j < u.count) {
-      let key = ${load};
+  const rankKey = (j: string, key: string, position: string) => `
+    if (start + ${j} < u.count) {
+      let key = ${key};
       let digit = (key >> ${shift}) & ${BUCKETS - 1}u;
-      keys[j] = key;
-      local_rank[j] = packed_count(low, high, digit);
+      keys[${j}] = key;${position === '' ? '' : `
+      own_positions[${j}] = ${position};`}
+      local_rank[${j}] = packed_count(low, high, digit);
       let one = packed_one(digit);
       low = low + one[0];
       high = high + one[1];
-    }
-  }
+    }`;
+  const loop =
+    pairs === undefined
+      ? `for (var j = 0u; j < ${items}u; j++) {${rankKey('j', load, '')}
+  }`
+      : `for (var j = 0u; j < ${items}u; j = j + 2u) {
+    let quad = ${pairs}[(start + j) / 2u];${rankKey('j', 'quad.x', 'quad.y')}${rankKey('(j + 1u)', 'quad.z', 'quad.w')}
+  }`;
+  return `
+  var keys: array<u32, ${items}>;
+  var local_rank: array<u32, ${items}>;${pairs === undefined ? '' : `
+  var own_positions: array<u32, ${items}>;`}
+  var low = vec4<u32>(0u);
+  var high = vec4<u32>(0u);
+  ${loop}
 ${packedScan(invocations)}`;
 }
 
 /**
  * Generates the writes of a block ranked by `rankBlock`: key j of an invocation goes to
  * `digitStart` (a WGSL expression of `digit`: the block's first position for that digit) plus
- * the earlier keys of its digit in the block, and its original position (`loadPosition`, an
- * expression of `index`) goes beside it.
+ * the earlier keys of its digit in the block. `store` gives the statements that write `key` and
+ * its original position (`loadPosition`, an expression of `index` and `j`) at `destination`.
  */
-function scatterBlock(shape: SortShape, digitStart: string, shift: string, target: { keys: string; positions: string }, loadPosition: string): string {
+function scatterBlock(shape: SortShape, digitStart: string, shift: string, store: (key: string, position: string) => string, loadPosition: string): string {
   const { items } = shape;
   return `
   for (var j = 0u; j < ${items}u; j++) {
@@ -217,10 +240,15 @@ function scatterBlock(shape: SortShape, digitStart: string, shift: string, targe
     if (index < u.count) {
       let digit = (keys[j] >> ${shift}) & ${BUCKETS - 1}u;
       let destination = ${digitStart} + packed_count(before_low, before_high, digit) + local_rank[j];
-      ${target.keys}[destination] = keys[j];
-      ${target.positions}[destination] = ${loadPosition};
+      ${store('keys[j]', loadPosition)}
     }
   }`;
+}
+
+/** Store of a key and its position into separate arrays `keys` and `positions`. */
+function storeApart(target: { keys: string; positions: string }): (key: string, position: string) => string {
+  return (key, position) => `${target.keys}[destination] = ${key};
+      ${target.positions}[destination] = ${position};`;
 }
 
 /**
@@ -231,6 +259,11 @@ function scatterBlock(shape: SortShape, digitStart: string, shift: string, targe
  * keys of each digit in its block. A key's output position is the scanned histogram entry
  * of (digit, block) plus that count plus the earlier keys of its digit within the
  * invocation, which keeps equal keys in input order: the sort is stable.
+ *
+ * Between passes, keys and positions travel as (key, position) pairs: read two per vec4 load,
+ * written with one vec2 store. The software adapters execute each storage access lane by
+ * lane, so this halves the stores and quarters the loads of a pass. The first pass reads the
+ * input keys (positions are their indices) and the last one writes the outputs apart.
  */
 function scatterPass(
   shape: SortShape,
@@ -240,24 +273,30 @@ function scatterPass(
   first: boolean,
   keyBits: number,
   keysDType: DType,
-  source: { keys: BufferRef; positions: BufferRef },
-  target: { keys: BufferRef; positions: BufferRef },
+  source: BufferRef,
+  target: BufferRef | { keys: BufferRef; positions: BufferRef },
 ): KernelPass {
   const { invocations, items } = shape;
   const blockSize = invocations * items;
+  const toPairs = !('keys' in target);
   const bindings: BindingDecl[] = [
-    { name: 'keys_in', dtype: first ? keysDType : 'u32', ref: { ...source.keys, access: 'read' } },
+    first ? { name: 'keys_in', dtype: keysDType, ref: { ...source, access: 'read' } } : { name: 'pairs_in', dtype: 'vec4<u32>', ref: { ...source, access: 'read' } },
     { name: 'histogram_scan', dtype: 'u32', ref: { ...HISTOGRAM_SCAN, access: 'read' } },
-    { name: 'keys_out', dtype: 'u32', ref: target.keys },
-    { name: 'positions_out', dtype: 'u32', ref: target.positions },
   ];
-  if (!first) bindings.push({ name: 'positions_in', dtype: 'u32', ref: { ...source.positions, access: 'read' } });
+  if (toPairs) {
+    bindings.push({ name: 'pairs_out', dtype: 'vec2<u32>', ref: target });
+  } else {
+    bindings.push({ name: 'keys_out', dtype: 'u32', ref: target.keys }, { name: 'positions_out', dtype: 'u32', ref: target.positions });
+  }
   const uniforms: UniformField[] = [
     ['count', 'u32', count],
     ['blocks', 'u32', blocks],
     ['shift', 'u32', shift],
   ];
-  const loadPosition = first ? 'index' : 'positions_in[index]';
+  const loadPosition = first ? 'index' : 'own_positions[j]';
+  const store = toPairs
+    ? (key: string, position: string) => `pairs_out[destination] = vec2<u32>(${key}, ${position});`
+    : storeApart({ keys: 'keys_out', positions: 'positions_out' });
 
   const wgsl = `${declareBindings(bindings, uniforms)}
 var<workgroup> packed_low: array<vec4<u32>, ${invocations}>;
@@ -268,8 +307,8 @@ ${computeEntry(invocations)} {
   let block = ${flatWorkgroupIndex()};
   if (block >= u.blocks) { return; }
   let start = block * ${blockSize}u + lid * ${items}u;
-${rankBlock(shape, loadKey(first, 'start + j', keyBits), 'u.shift')}
-${scatterBlock(shape, 'histogram_scan[digit * u.blocks + block]', 'u.shift', { keys: 'keys_out', positions: 'positions_out' }, loadPosition)}
+${rankBlock(shape, loadKey(true, 'start + j', keyBits), 'u.shift', first ? undefined : 'pairs_in')}
+${scatterBlock(shape, 'histogram_scan[digit * u.blocks + block]', 'u.shift', store, loadPosition)}
 }
 `;
   return {
@@ -319,7 +358,7 @@ function singleWorkgroupDigit(
   for (var chunk = 0u; chunk < u.count; chunk = chunk + ${blockSize}u) {
     let start = chunk + lid * ${items}u;
 ${rankBlock(shape, load('start + j'), `${shift}u`)}
-${scatterBlock(shape, 'next_position[digit]', `${shift}u`, target, loadPosition)}
+${scatterBlock(shape, 'next_position[digit]', `${shift}u`, storeApart(target), loadPosition)}
     workgroupBarrier();
     // The last invocation's inclusive scan is the chunk's count of each digit.
     if (lid < ${BUCKETS}u) {
@@ -401,27 +440,29 @@ export function sortProgram({ count, keyBits, keysDType, strategy = 'auto', shap
   const blocks = Math.ceil(count / (shape.invocations * shape.items));
   const histogramSize = BUCKETS * blocks;
   const digitPasses = radixPasses(keyBits);
+  // Pairs of u32, rounded up to an even number of pairs so that vec4 loads stay in bounds.
+  const pairsSize = digitPasses > 1 ? 2 * (count + (count % 2)) : 1;
   const temps = [
-    { dtype: 'u32' as const, size: digitPasses > 1 ? count : 1 },
-    { dtype: 'u32' as const, size: digitPasses > 1 ? count : 1 },
+    { dtype: 'u32' as const, size: pairsSize },
+    { dtype: 'u32' as const, size: digitPasses > 2 ? pairsSize : 1 },
     { dtype: 'u32' as const, size: histogramSize },
     { dtype: 'u32' as const, size: histogramSize },
     { dtype: 'u32' as const, size: scanScratchSize(histogramSize) },
   ];
 
   const passes: KernelPass[] = [];
-  let source = { keys: INPUT_KEYS, positions: INPUT_KEYS };
+  let source: BufferRef = INPUT_KEYS;
   for (let pass = 0; pass < digitPasses; pass++) {
     const shift = pass * RADIX_BITS;
     const first = pass === 0;
-    // Counting back from the last pass, which writes the outputs, alternate with scratch.
-    const toOutput = (digitPasses - 1 - pass) % 2 === 0;
-    const target = toOutput ? { keys: OUT_KEYS, positions: OUT_POSITIONS } : { keys: TEMP_KEYS, positions: TEMP_POSITIONS };
+    // The last pass writes the outputs; the others alternate between the two pair buffers.
+    const last = pass === digitPasses - 1;
+    const target = last ? { keys: OUT_KEYS, positions: OUT_POSITIONS } : pass % 2 === 0 ? PAIRS_A : PAIRS_B;
 
-    passes.push(histogramPass(shape, count, blocks, shift, first, keyBits, keysDType, source.keys));
+    passes.push(histogramPass(shape, count, blocks, shift, first, keyBits, keysDType, source));
     passes.push(...scanPasses(`sortPairs bits ${shift}..`, histogramSize, HISTOGRAM, HISTOGRAM_SCAN, SCAN_BLOCKS));
     passes.push(scatterPass(shape, count, blocks, shift, first, keyBits, keysDType, source, target));
-    source = target;
+    if (!('keys' in target)) source = target;
   }
   return { temps, passes };
 }

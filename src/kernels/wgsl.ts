@@ -9,7 +9,7 @@ export const MAX_WORKGROUPS_PER_DIMENSION = 65535;
 /** One binding of a kernel: the WGSL variable name, its element type and which buffer it is. */
 export interface BindingDecl {
   name: string;
-  dtype: DType | 'vec4<f32>' | 'vec4<u32>' | 'vec4<i32>';
+  dtype: DType | 'vec4<f32>' | 'vec4<u32>' | 'vec4<i32>' | 'vec2<u32>';
   ref: BufferRef;
 }
 
