@@ -61,15 +61,49 @@ export interface SegmentSumOptions {
 const SORTED_KEYS: BufferRef = { kind: 'input', index: 0, access: 'read' };
 const POSITIONS: BufferRef = { kind: 'input', index: 1, access: 'read' };
 
-/** Scratch buffers of `segmentSumProgram`: flags, segment numbers, segment heads, part bounds, scan totals. */
+/** Invocations of a workgroup that numbers the segments of one block of keys. */
+const HEAD_INVOCATIONS = 64;
+/** Consecutive keys per invocation in the numbering passes; a block is HEAD_INVOCATIONS x HEAD_ITEMS keys. */
+const HEAD_ITEMS = 16;
+const HEAD_BLOCK = HEAD_INVOCATIONS * HEAD_ITEMS;
+
+/**
+ * Scratch buffers of `segmentSumProgram`: segments per block, their exclusive scan, segment
+ * heads, part bounds, scan totals.
+ */
 export function segmentTemps(count: number, parts: number): TempSpec[] {
+  const blocks = Math.max(1, Math.ceil(count / HEAD_BLOCK));
   return [
-    { dtype: 'u32', size: Math.max(1, count) },
-    { dtype: 'u32', size: Math.max(1, count) },
+    { dtype: 'u32', size: blocks },
+    { dtype: 'u32', size: blocks },
     { dtype: 'u32', size: Math.max(1, count) },
     { dtype: 'u32', size: parts + 1 },
-    { dtype: 'u32', size: scanScratchSize(count) },
+    { dtype: 'u32', size: scanScratchSize(blocks) },
   ];
+}
+
+/**
+ * WGSL that counts, in `own`, the heads among the HEAD_ITEMS consecutive keys from `start` (in
+ * scope), loading each key once. With `record`, each head also runs `record` with its index
+ * `i`; `declare` is false where an earlier count in the same scope declared `own` and `previous`.
+ */
+function countHeads(record = '', declare = true): string {
+  const variable = declare ? 'var ' : '';
+  return `
+  ${variable}own = 0u;
+  ${variable}previous = 0u;
+  if (start > 0u && start < u.count) { previous = keys[start - 1u]; }
+  for (var j = 0u; j < ${HEAD_ITEMS}u; j++) {
+    let i = start + j;
+    if (i < u.count) {
+      let key = keys[i];
+      if (key < u.key_limit && (i == 0u || key != previous)) {
+        ${record}
+        own = own + 1u;
+      }
+      previous = key;
+    }
+  }`;
 }
 
 /** WGSL helper `is_head(i)`: whether sorted key i starts a kept segment. */
@@ -167,11 +201,12 @@ export function segmentSumProgram(options: SegmentSumOptions): KernelProgram {
   if (strategy === 'single' || (strategy === 'auto' && parts === 1 && count <= SINGLE_WORKGROUP_SEGMENT_LIMIT)) {
     return { temps, passes: [singleWorkgroupPass(options)] };
   }
-  const flags: BufferRef = { kind: 'temp', index: 0, access: 'read_write' };
-  const segmentIndex: BufferRef = { kind: 'temp', index: 1, access: 'read_write' };
+  const blockCounts: BufferRef = { kind: 'temp', index: 0, access: 'read_write' };
+  const blockOffsets: BufferRef = { kind: 'temp', index: 1, access: 'read_write' };
   const heads: BufferRef = { kind: 'temp', index: 2, access: 'read_write' };
   const bounds: BufferRef = { kind: 'temp', index: 3, access: 'read_write' };
   const scanBlocks: BufferRef = { kind: 'temp', index: 4, access: 'read_write' };
+  const blocks = Math.ceil(count / HEAD_BLOCK);
 
   const uniforms: UniformField[] = [
     ['count', 'u32', count],
@@ -179,6 +214,7 @@ export function segmentSumProgram(options: SegmentSumOptions): KernelProgram {
     ['key_limit', 'u32', keyLimit],
     ['part_rows', 'u32', options.partRows],
     ['parts', 'u32', parts],
+    ['blocks', 'u32', blocks],
   ];
   const pass = (stage: string, bindings: BindingDecl[], body: string, invocations: number, passUniforms = uniforms, helpers = ''): KernelPass => ({
     label: `${options.label} segment ${stage} [${count},${rowSize}]`,
@@ -188,41 +224,64 @@ export function segmentSumProgram(options: SegmentSumOptions): KernelProgram {
     dispatch: invocations === 0 ? [0, 1, 1] : grid1d(Math.ceil(invocations / SEGMENT_WORKGROUP)),
   });
   const keysBinding: BindingDecl = { name: 'keys', dtype: 'u32', ref: SORTED_KEYS };
+  // A numbering pass: one workgroup per block of HEAD_BLOCK keys. The early return depends on
+  // the workgroup only, so every invocation that reaches the scan's barriers reaches all of them.
+  const blockPass = (stage: string, bindings: BindingDecl[], body: string): KernelPass => ({
+    label: `${options.label} segment ${stage} [${count},${rowSize}]`,
+    wgsl: `${declareBindings(bindings, uniforms)}
+${workgroupScanWgsl(HEAD_INVOCATIONS)}
+${computeEntry(HEAD_INVOCATIONS)} {
+  let block = ${flatWorkgroupIndex()};
+  if (block >= u.blocks) { return; }
+  let start = block * ${HEAD_BLOCK}u + lid * ${HEAD_ITEMS}u;
+${body}
+}
+`,
+    buffers: bindings.map((binding) => binding.ref),
+    uniforms: packUniforms(uniforms),
+    dispatch: grid1d(blocks),
+  });
 
-  const flagPass = pass(
-    'heads',
-    [keysBinding, { name: 'flags', dtype: 'u32', ref: flags }],
-    `  if (flat >= u.count) { return; }
-  flags[flat] = select(0u, 1u, is_head(flat));`,
-    count,
+  // Numbering: count each block's segment heads, scan the counts, then let each head write its
+  // index at its segment's number. Each pass loads every key once.
+  const countPass = blockPass(
+    'head counts',
+    [keysBinding, { name: 'block_counts', dtype: 'u32', ref: blockCounts }],
+    `${countHeads()}
+  workgroup_exclusive_scan(lid, own);
+  if (lid == 0u) { block_counts[block] = scan_total; }`,
   );
-
-  const headPass = pass(
+  const headPass = blockPass(
     'starts',
-    [keysBinding, { name: 'segment_index', dtype: 'u32', ref: { ...segmentIndex, access: 'read' } }, { name: 'heads', dtype: 'u32', ref: heads }],
-    `  if (flat >= u.count || !is_head(flat)) { return; }
-  heads[segment_index[flat]] = flat;`,
-    count,
+    [keysBinding, { name: 'block_offsets', dtype: 'u32', ref: { ...blockOffsets, access: 'read' } }, { name: 'heads', dtype: 'u32', ref: heads }],
+    `${countHeads()}
+  var segment = block_offsets[block] + workgroup_exclusive_scan(lid, own);
+${countHeads('heads[segment] = i;\n        segment = segment + 1u;', false)}`,
   );
 
   // bounds[k] is the number of segments whose key is below part k's first key, so part k
-  // contains segments [bounds[k], bounds[k + 1]). k * part_rows stays below key_limit < 2^32.
+  // contains segments [bounds[k], bounds[k + 1]): a binary search of the heads, whose keys
+  // ascend. k * part_rows stays below key_limit < 2^32.
   const boundsPass = pass(
     'bounds',
-    [keysBinding, { name: 'segment_index', dtype: 'u32', ref: { ...segmentIndex, access: 'read' } }, { name: 'bounds', dtype: 'u32', ref: bounds }],
+    [
+      keysBinding,
+      { name: 'block_counts', dtype: 'u32', ref: { ...blockCounts, access: 'read' } },
+      { name: 'block_offsets', dtype: 'u32', ref: { ...blockOffsets, access: 'read' } },
+      { name: 'heads', dtype: 'u32', ref: { ...heads, access: 'read' } },
+      { name: 'bounds', dtype: 'u32', ref: bounds },
+    ],
     `  if (flat > u.parts) { return; }
   var first_key = u.key_limit;
   if (flat < u.parts) { first_key = min(flat * u.part_rows, u.key_limit); }
   var low = 0u;
-  var high = u.count;
+  var high = block_offsets[u.blocks - 1u] + block_counts[u.blocks - 1u];
   loop {
     if (low >= high) { break; }
     let middle = (low + high) / 2u;
-    if (keys[middle] < first_key) { low = middle + 1u; } else { high = middle; }
+    if (keys[heads[middle]] < first_key) { low = middle + 1u; } else { high = middle; }
   }
-  let last = u.count - 1u;
-  let segments = segment_index[last] + select(0u, 1u, is_head(last));
-  bounds[flat] = select(segments, segment_index[low], low < u.count);`,
+  bounds[flat] = low;`,
     parts + 1,
   );
 
@@ -253,7 +312,7 @@ ${sumEntry(vectorized, 'bounds[u.part] + entry', 'bounds[u.part] + entry >= boun
 
   return {
     temps,
-    passes: [flagPass, ...scanPasses(`${options.label} segments`, count, flags, segmentIndex, scanBlocks), headPass, boundsPass, ...partPasses],
+    passes: [countPass, ...scanPasses(`${options.label} segments`, blocks, blockCounts, blockOffsets, scanBlocks), headPass, boundsPass, ...partPasses],
   };
 }
 
