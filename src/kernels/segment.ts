@@ -144,8 +144,10 @@ function valueParts(options: SegmentSumOptions): { extraBindings: BindingDecl[];
  * key and sum of segment `segment`, or a padding entry where `padding` holds. `done` leaves
  * the invocation's work (`return` or `continue`). Expects `flat` and `width` (column groups
  * per entry) in scope. A column group is one column, or in the vec4 form SEGMENT_CHUNK vec4s.
+ * `segments` is a WGSL expression of the number of segments, so that a segment other than the
+ * last ends at the next segment's head.
  */
-function sumEntry(vectorized: boolean, segment: string, padding: string, done: string): string {
+function sumEntry(vectorized: boolean, segment: string, padding: string, done: string, segments: string): string {
   const lanes = vectorized ? '4u * SEGMENT_CHUNK' : '1u';
   const zeroSums = vectorized
     ? `for (var k = 0u; k < SEGMENT_CHUNK; k++) { sums[sum_index + k] = vec4<f32>(0.0); }`
@@ -169,11 +171,20 @@ function sumEntry(vectorized: boolean, segment: string, padding: string, done: s
   if (column == 0u) { unique_keys[entry] = key; }
   if (u.row_size == 0u) { ${done}; }
   ${declareTotal}
-  var j = head;
-  loop {
-    if (j >= u.count || keys[j] != key) { break; }
-    ${add}
-    j = j + 1u;
+  // A segment ends where the next one starts; only the last one reads keys to find its end.
+  let segment = ${segment};
+  if (segment + 1u < ${segments}) {
+    let end = heads[segment + 1u];
+    for (var j = head; j < end; j++) {
+      ${add}
+    }
+  } else {
+    var j = head;
+    loop {
+      if (j >= u.count || keys[j] != key) { break; }
+      ${add}
+      j = j + 1u;
+    }
   }
   ${store}`;
 }
@@ -303,7 +314,7 @@ ${countHeads('heads[segment] = i;\n        segment = segment + 1u;', false)}`,
       bindings,
       `  let width = ${groups}u;
   if (flat >= u.capacity * width) { return; }
-${sumEntry(vectorized, 'bounds[u.part] + entry', 'bounds[u.part] + entry >= bounds[u.part + 1u]', 'return')}`,
+${sumEntry(vectorized, 'bounds[u.part] + entry', 'bounds[u.part] + entry >= bounds[u.part + 1u]', 'return', 'bounds[u.parts]')}`,
       capacity * groups,
       partUniforms,
       valueFunction,
@@ -373,7 +384,7 @@ ${computeEntry(SINGLE_WORKGROUP)} {
 
   let width = ${groups}u;
   for (var flat = lid; flat < u.capacity * width; flat = flat + ${SINGLE_WORKGROUP}u) {
-${sumEntry(vectorized, 'entry', 'entry >= found', 'continue').replace(/^/gm, '  ')}
+${sumEntry(vectorized, 'entry', 'entry >= found', 'continue', 'found').replace(/^/gm, '  ')}
   }
 }
 `;
