@@ -55,9 +55,10 @@ describe('optimizer parity', () => {
     if (!(await webgpuPresent())) return;
     // [61, 7] has rows of 7 elements, so one workgroup straddles rows. The steps touch the
     // first and last rows, one row alone, and 60 rows (420 elements, past one workgroup).
-    // Rows of 8 elements run the vec4 kernel, 4 elements per invocation.
+    // Rows of a multiple of 4 elements (8, 12, 16, 64) run the vec4 kernel, 4 elements per
+    // invocation.
     const rowsPerStep = [[0, 5, 60], [5], Array.from({ length: 60 }, (_, i) => i + 1), [2, 3, 5, 7, 11, 13]];
-    for (const rowSize of [7, 8]) {
+    for (const rowSize of [7, 8, 12, 16, 64]) {
       const shape = [61, rowSize];
       const initial = seeded(61 * rowSize, 5);
       const gradients = sparseGradients(rowSize, rowsPerStep, 13);
