@@ -266,14 +266,14 @@ export function checkFirstAdamStep(impl: Impl, inputs: EmbeddingInputs, probe: P
 /**
  * Returns the timing budget of one implementation on one shape, sized so that the grid takes
  * minutes, not tens of minutes, on a 2-core machine with the llvmpipe adapter. One step there
- * moves about 1.1 million ids. Measured there under a load average of about 4, a Sparrow step
- * took 0.6 to 7 s, and a tfjs-webgpu step took 3 s (10^4 rows, dim 16) to 33 s (10^6 rows,
- * dim 64). Every implementation gets one warm-up run after the first (compiling) run. Sparrow takes
- * at least 3 samples, tfjs-webgpu 2 at dim 16 and 1 at dim 64.
+ * moves about 1.1 million ids. There a Sparrow step took 0.1 to 1.4 s, and a tfjs-webgpu step
+ * 1.7 s (10^4 rows, dim 16) to 13 s (10^6 rows, dim 64). Every implementation gets one warm-up
+ * run after the first (compiling) run and at least 3 samples: TF.js WebGPU's step time varied
+ * by up to 1.6x between runs, so fewer samples gave medians of little weight.
  */
-function timingFor(impl: Impl, shape: EmbeddingShape): TimingOptions {
+function timingFor(impl: Impl): TimingOptions {
   if (impl === 'tfjs-webgpu') {
-    return { warmupRuns: 1, maxTime: 0, minSamples: shape.dim > 16 ? 1 : 2, maxRunMs: 60_000 };
+    return { warmupRuns: 1, maxTime: 0, minSamples: 3, maxRunMs: 60_000 };
   }
   // Over 30 s per step, 3 samples alone would take minutes.
   return { warmupRuns: 1, maxTime: 0.5, minSamples: 3, maxRunMs: 30_000 };
@@ -328,7 +328,7 @@ async function runOne(
       impl === 'sparrow-webgpu' || impl === 'sparrow-cpu'
         ? createSparrowEmbeddingRunner(impl, inputs, { atomicGrad: variant === 'atomic', memory })
         : createTfjsEmbeddingRunner(impl, inputs),
-    options: timingFor(impl, shape),
+    options: timingFor(impl),
     skip: skipReason(impl, shape, context, variant),
   });
 
