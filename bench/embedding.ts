@@ -266,14 +266,15 @@ export function checkFirstAdamStep(impl: Impl, inputs: EmbeddingInputs, probe: P
 /**
  * Returns the timing budget of one implementation on one shape, sized so that the grid takes
  * minutes, not tens of minutes, on a 2-core machine with the llvmpipe adapter. One step there
- * moves about 1.1 million ids. There a Sparrow step took 0.1 to 1.4 s, and a tfjs-webgpu step
- * 1.7 s (10^4 rows, dim 16) to 13 s (10^6 rows, dim 64). Every implementation gets one warm-up
- * run after the first (compiling) run and at least 3 samples: TF.js WebGPU's step time varied
- * by up to 1.6x between runs, so fewer samples gave medians of little weight.
+ * moves about 1.1 million ids. There a Sparrow step took 0.1 to 1.4 s, and a steady tfjs-webgpu
+ * step 1.5 s (10^4 rows, dim 16) to 7.7 s (10^6 rows, dim 64). Every implementation takes at
+ * least 3 samples. Sparrow's steps are steady after the first (compiling) one, so one warm-up
+ * run follows it. TF.js WebGPU's are not: at 10^6 rows its steps after the first took 7.0, 5.4,
+ * 2.1, 2.2, 2.4 and 2.4 s (dim 16) and 16.4, 14.3, 7.7, 7.8 and 7.6 s (dim 64), so it gets 3.
  */
 function timingFor(impl: Impl): TimingOptions {
   if (impl === 'tfjs-webgpu') {
-    return { warmupRuns: 1, maxTime: 0, minSamples: 3, maxRunMs: 60_000 };
+    return { warmupRuns: 3, maxTime: 0, minSamples: 3, maxRunMs: 60_000 };
   }
   // Over 30 s per step, 3 samples alone would take minutes.
   return { warmupRuns: 1, maxTime: 0.5, minSamples: 3, maxRunMs: 30_000 };

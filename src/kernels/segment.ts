@@ -190,15 +190,16 @@ function sumEntry(vectorized: boolean, segment: string, padding: string, done: s
 }
 
 /**
- * Generates the segmented sum. Pass 1 flags the first key of each segment (a key below the
- * limit that differs from its predecessor), and a scan of the flags numbers the segments.
- * Pass 2 records where each segment starts. Pass 3 finds, by binary search of the sorted
- * keys, the first segment of each part. Then one pass per part runs one invocation per
- * (entry j, column c): entry j is the part's j-th segment, whose invocation walks the
- * segment in sorted order and writes its key and sum, or, past the part's last segment,
- * a padding entry (key PADDING_ROW, zero sums). Every output element is written by exactly
- * one invocation, summed in sorted order, so the result is deterministic. A segment is
- * summed by one invocation per column, so a key repeated many times serializes.
+ * Generates the segmented sum. A segment starts at its head: a key below the limit that
+ * differs from its predecessor. Pass 1 counts the heads of each block of HEAD_BLOCK keys, a
+ * scan of the counts gives each block its first segment number, and pass 2 records where
+ * each segment starts (`heads`, in key order). Pass 3 finds, by binary search of the heads,
+ * the first segment of each part. Then one pass per part runs one invocation per (entry j,
+ * column group c): entry j is the part's j-th segment, whose invocation walks the segment in
+ * sorted order and writes its key and sum, or, past the part's last segment, a padding entry
+ * (key PADDING_ROW, zero sums). Every output element is written by exactly one invocation,
+ * summed in sorted order, so the result is deterministic. A segment is summed by one
+ * invocation per column group, so a key repeated many times serializes.
  */
 export function segmentSumProgram(options: SegmentSumOptions): KernelProgram {
   const { count, rowSize, keyLimit, capacities } = options;
