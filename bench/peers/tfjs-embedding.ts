@@ -20,8 +20,9 @@ const BACKEND_NAME: Record<TfjsImpl, string> = {
  * - `sparse-segment` (wasm, cpu): `tf.sparse.sparseSegmentSum` gathers and pools in one op, and a
  *   `tf.customGrad` gives its gradient as `tf.scatterND` of each id's bag gradient into a dense
  *   tensor of the table's shape (ScatterNd sums duplicate ids). TF.js 4.22's wasm backend has no
- *   UnsortedSegmentSum kernel, so it cannot run `gather`, and its cpu UnsortedSegmentSum compares
- *   every id with every segment. Both formulations compute the same dense gradient.
+ *   UnsortedSegmentSum kernel, so it cannot run `gather`, and its cpu UnsortedSegmentSum
+ *   (tfjs-backend-cpu, kernels/UnsortedSegmentSum.js) compares every id with every segment.
+ *   Both formulations compute the same dense gradient.
  */
 type Formulation = 'gather' | 'sparse-segment';
 
@@ -106,7 +107,10 @@ export async function createTfjsEmbeddingRunner(impl: TfjsImpl, inputs: Embeddin
         () => {
           let loss: tf.Scalar | null = null;
           for (let f = 0; f < fields; f++) {
-            const pooled = formulation === 'gather' ? tf.unsortedSegmentSum(tf.gather(tables[f], ids[f]), bags[f], batchSize) : sparseSegmentPool(tables[f], ids[f], bags[f]);
+            const pooled =
+              formulation === 'gather'
+                ? tf.unsortedSegmentSum(tf.gather(tables[f], ids[f]), bags[f], batchSize)
+                : sparseSegmentPool(tables[f], ids[f], bags[f]);
             const term = tf.sum(tf.mul(pooled, weights[f])) as tf.Scalar;
             loss = loss === null ? term : tf.add(loss, term);
           }
@@ -138,7 +142,8 @@ export async function createTfjsEmbeddingRunner(impl: TfjsImpl, inputs: Embeddin
 /**
  * Pools the bags of one field by sum with `tf.sparse.sparseSegmentSum` (bags sorted, as the batch
  * lists them), differentiable in the table: the gradient of row r is the sum of the bag
- * gradients of the ids equal to r, scattered into a dense tensor of the table's shape.
+ * gradients of the ids equal to r, scattered into a dense tensor of the table's shape. The
+ * output has max(bag) + 1 rows, one per bag here, because every bag of this grid has an id.
  */
 function sparseSegmentPool(table: tf.Variable, ids: tf.Tensor1D, bags: tf.Tensor1D): tf.Tensor {
   const pool = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
