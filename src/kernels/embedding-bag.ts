@@ -250,7 +250,7 @@ export interface EmbeddingGradKernelOptions {
 }
 
 /** Tells whether every id's scale is 1 (`sum` pooling without weights), so the kernels need not read it. */
-export function hasUnitScale(options: { pooling: Pooling; hasWeights: boolean }): boolean {
+function hasUnitScale(options: { pooling: Pooling; hasWeights: boolean }): boolean {
   return options.pooling === 'sum' && !options.hasWeights;
 }
 

@@ -19,6 +19,23 @@ function combine(kind: ReduceKind, a: string, b: string): string {
 }
 
 /**
+ * Generates the WGSL that combines each invocation's `value` over a workgroup of TREE_WORKGROUP
+ * by a tree in the workgroup array `partial`, and stores the result to `target` from
+ * invocation 0. Every invocation must run it, because it contains barriers.
+ */
+function workgroupTree(kind: ReduceKind, value: string, target: string): string {
+  return `  partial[lid] = ${value};
+  workgroupBarrier();
+  for (var stride = ${TREE_WORKGROUP / 2}u; stride > 0u; stride = stride >> 1u) {
+    if (lid < stride) {
+      partial[lid] = ${combine(kind, 'partial[lid]', 'partial[lid + stride]')};
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { ${target} = partial[0]; }`;
+}
+
+/**
  * Rows at least this long, when there are too few of them to keep the adapter's threads busy
  * (fewer than SPLIT_MAX_ROWS), are reduced in two passes: SPLIT_CHUNK-element chunks by one
  * workgroup each, then the chunks' partial results.
@@ -77,15 +94,7 @@ ${computeEntry(TREE_WORKGROUP)} {
   for (var k = start + lid; k < end; k += ${TREE_WORKGROUP}u) {
     acc = ${combine(kind, 'acc', 'src[base + k]')};
   }
-  partial[lid] = ${fold};
-  workgroupBarrier();
-  for (var stride = ${TREE_WORKGROUP / 2}u; stride > 0u; stride = stride >> 1u) {
-    if (lid < stride) {
-      partial[lid] = ${combine(kind, 'partial[lid]', 'partial[lid + stride]')};
-    }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { dst[group] = partial[0]; }
+${workgroupTree(kind, fold, 'dst[group]')}
 }
 `;
   // The early return depends on the workgroup only, so every invocation that reaches a barrier
@@ -129,15 +138,7 @@ ${computeEntry(TREE_WORKGROUP)} {
   for (var k = lid; k < u.reduced; k += ${TREE_WORKGROUP}u) {
     acc = ${combine(kind, 'acc', 'src[base + k]')};
   }
-  partial[lid] = acc;
-  workgroupBarrier();
-  for (var stride = ${TREE_WORKGROUP / 2}u; stride > 0u; stride = stride >> 1u) {
-    if (lid < stride) {
-      partial[lid] = ${combine(kind, 'partial[lid]', 'partial[lid + stride]')};
-    }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { dst[row] = partial[0]; }
+${workgroupTree(kind, 'acc', 'dst[row]')}
 }
 `;
     // The early return above is uniform across a workgroup (it depends on the row only), so
