@@ -8,10 +8,10 @@ import { createTfjsEmbeddingRunner, tfjsEmbeddingSkipReason } from './peers/tfjs
 export const EMBEDDING_CASE = 'embedding';
 
 /**
- * How ids are drawn from a field's table: `uniform`, or `zipf`, where the id of rank r (from 0)
- * has probability proportional to 1 / (r + 1)^ZIPF_EXPONENT, as in click logs where a few
- * items get most of the traffic. Ranks map to ids through a fixed permutation, so the hot rows
- * are spread over the table.
+ * Distribution of the ids drawn from a field's table: `uniform` or `zipf`. Under `zipf` the id of
+ * rank r (from 0) has probability proportional to 1 / (r + 1)^ZIPF_EXPONENT, as in click logs
+ * where a few items get most of the traffic. Ranks map to ids through a fixed permutation, so
+ * the hot rows are spread over the table.
  */
 export type IdDistribution = 'uniform' | 'zipf';
 
@@ -190,7 +190,7 @@ export function generateInputs(vocab: number, dim: number, distribution: IdDistr
   return { shape, fieldRows, batches, lossWeights, learningRate: LEARNING_RATE };
 }
 
-/** The mean of `countTouchedRows` over the cycled batches, rounded. */
+/** Returns the mean of `countTouchedRows` over the cycled batches, rounded. */
 function meanTouchedRows(inputs: EmbeddingInputs): number {
   const touched = inputs.batches.map((batch) => countTouchedRows(batch, inputs.fieldRows));
   return Math.round(touched.reduce((x, y) => x + y, 0) / touched.length);

@@ -18,7 +18,7 @@ describe('backend discovery', () => {
     expect(webgpu!.adapter.featureLevel).toBe(expected);
   });
 
-  test('software adapters are known as CPU adapters', () => {
+  test('isCpuAdapter by adapter name', () => {
     const adapter = (device: string, description: string, architecture = ''): sp.AdapterDescription => ({
       vendor: '',
       architecture,

@@ -141,7 +141,7 @@ export async function createTfjsEmbeddingRunner(impl: TfjsImpl, inputs: Embeddin
 
 /**
  * Pools the bags of one field by sum with `tf.sparse.sparseSegmentSum` (bags sorted, as the batch
- * lists them), differentiable in the table: the gradient of row r is the sum of the bag
+ * lists them), differentiable in the table. The gradient of row r is the sum of the bag
  * gradients of the ids equal to r, scattered into a dense tensor of the table's shape. The
  * output has max(bag) + 1 rows, one per bag here, because every bag of this grid has an id.
  */

@@ -85,12 +85,11 @@ function isVectorizable(inputs: MapKernelOptions['inputs'], size: number, rank: 
 const COMPONENTS = ['x', 'y', 'z', 'w'];
 
 /**
- * Generates the vec4 form of a map kernel: one invocation loads 4 adjacent elements of each
- * full-size input with one vec4 load, evaluates the scalar expression for each of them (with
- * `i` the element's flat index), and stores the 4 results with one vec4 store. The software
- * adapters execute every storage access lane by lane, so 4 elements per access cut the
- * accesses by 4; on llvmpipe an element-wise product of 6.8 million elements took 9 to 13 ms
- * instead of 19 ms.
+ * Generates the vec4 form of a map kernel. One invocation loads 4 adjacent elements of each
+ * full-size input with one vec4 load and evaluates the scalar expression for each of them
+ * (with `i` the element's flat index). It stores the 4 results with one vec4 store. The
+ * software adapters execute every storage access lane by lane, so this cuts the accesses by 4:
+ * on llvmpipe an element-wise product of 6.8 million elements took 9 to 13 ms instead of 19.
  */
 function vectorMapProgram(options: MapKernelOptions, size: number): KernelProgram {
   const { name, inputs, output: out } = options;

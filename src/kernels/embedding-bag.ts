@@ -153,9 +153,9 @@ ${hasWeights && pooling !== 'max' ? '    let weight = weights[p];\n' : ''}    fo
 }
 
 /**
- * Generates the forward: one invocation per (bag, column) walks the bag's ids in order, or,
- * when the dimension is a multiple of 4, per (bag, chunk of up to 16 vec4 column groups; see
- * `vectorChunk`).
+ * Generates the forward: one invocation per (bag, column) walks the bag's ids in order. When
+ * the dimension is a multiple of 4, one invocation takes a bag and a chunk of up to 16 vec4
+ * column groups instead (see `vectorChunk`).
  * With more shards than one pass can bind, pass g adds the ids whose rows lie in its
  * shards to what the previous passes wrote.
  */

@@ -52,10 +52,10 @@ export function reduceChunks(outer: number, reduced: number, inner: number): num
 
 /**
  * Returns the passes that reduce `source` viewed as [outer, reduced, inner] into `target`
- * [outer, inner]: one `reducePass`, or, for few long rows (see `reduceChunks`), a pass that reduces
- * each chunk of each row into `partials` (f32 [outer, chunks]) and a `reducePass` of those.
- * A single workgroup per row would leave all but one of a CPU adapter's threads idle: on
- * llvmpipe, the sum of 6.8 million elements took 55 ms in one pass.
+ * [outer, inner]. That is one `reducePass`, except for few long rows (see `reduceChunks`): they
+ * take a pass that reduces each chunk of each row into `partials` (f32 [outer, chunks]), then a
+ * `reducePass` of those. A single workgroup per row would leave all but one of a CPU adapter's
+ * threads idle: on llvmpipe, the sum of 6.8 million elements took 55 ms in one pass.
  */
 export function reducePasses(kind: ReduceKind, outer: number, reduced: number, inner: number, source: BufferRef, target: BufferRef, partials: BufferRef): KernelPass[] {
   const chunks = reduceChunks(outer, reduced, inner);

@@ -85,7 +85,8 @@ export function segmentTemps(count: number, parts: number): TempSpec[] {
 /**
  * WGSL that counts, in `own`, the heads among the HEAD_ITEMS consecutive keys from `start` (in
  * scope), loading each key once. With `record`, each head also runs `record` with its index
- * `i`; `declare` is false where an earlier count in the same scope declared `own` and `previous`.
+ * `i`. Pass `declare` false where an earlier count in the same scope declared `own` and
+ * `previous`.
  */
 function countHeads(record = '', declare = true): string {
   const variable = declare ? 'var ' : '';
@@ -118,9 +119,9 @@ function isVectorized(options: SegmentSumOptions): boolean {
 }
 
 /**
- * Returns the number of vec4 groups that one invocation of the vec4 form sums: the largest of
- * 16, 8, 4, 2 and 1 that divides the row's rowSize / 4 groups, so rows of up to 64 columns take
- * one invocation per segment. On llvmpipe, 16 groups instead of 4 at 64 columns took the
+ * Returns the number of vec4 groups that one invocation of the vec4 form sums. It is the
+ * largest of 16, 8, 4, 2 and 1 that divides the row's rowSize / 4 groups, so rows of up to 64
+ * columns take one invocation per segment. On llvmpipe, 16 groups instead of 4 at 64 columns took the
  * embedding gradient's segmented sum from 94 to 73 ms per step (1.1 million ids, 10^4 rows).
  */
 export function vectorChunk(rowSize: number): number {
@@ -195,9 +196,9 @@ function sumEntry(vectorized: boolean, segment: string, padding: string, done: s
  * scan of the counts gives each block its first segment number, and pass 2 records where
  * each segment starts (`heads`, in key order). Pass 3 finds, by binary search of the heads,
  * the first segment of each part. Then one pass per part runs one invocation per (entry j,
- * column group c): entry j is the part's j-th segment, whose invocation walks the segment in
- * sorted order and writes its key and sum, or, past the part's last segment, a padding entry
- * (key PADDING_ROW, zero sums). Every output element is written by exactly one invocation,
+ * column group c), where entry j is the part's j-th segment. That invocation walks the segment
+ * in sorted order and writes its key and sum. Past the part's last segment it writes a padding
+ * entry (key PADDING_ROW, zero sums). Every output element is written by exactly one invocation,
  * summed in sorted order, so the result is deterministic. A segment is summed by one
  * invocation per column group, so a key repeated many times serializes.
  */

@@ -9,9 +9,9 @@ import { computeEntry, declareBindings, flatWorkgroupIndex, grid1d, packUniforms
 export const RADIX_BITS = 4;
 const BUCKETS = 1 << RADIX_BITS;
 /**
- * How a sort workgroup is laid out: `invocations` (at least 16, one per digit for the
- * histogram) each rank `items` consecutive keys, so a workgroup ranks a block of
- * invocations x items keys, whose digit counts must fit the 16-bit packed counters.
+ * Layout of a sort workgroup. Each of its `invocations` ranks `items` consecutive keys, so a
+ * workgroup ranks a block of invocations x items keys. There are at least 16 invocations (one
+ * per digit for the histogram), and a block's digit counts must fit the 16-bit packed counters.
  */
 export interface SortShape {
   invocations: number;
@@ -33,7 +33,7 @@ export const NARROW_SORT_SHAPE: SortShape = { invocations: 16, items: 64 };
  */
 export const WIDE_SORT_SHAPE: SortShape = { invocations: 128, items: 8 };
 
-/** Which sort shape the programs use: `auto` takes NARROW_SORT_SHAPE on a CPU adapter, WIDE_SORT_SHAPE elsewhere. */
+/** Choice of sort shape: `auto` takes NARROW_SORT_SHAPE on a CPU adapter and WIDE_SORT_SHAPE elsewhere. */
 export type SortWorkgroup = 'auto' | 'narrow' | 'wide';
 
 /** Resolves `workgroup` for an adapter that does (`cpuAdapter`) or does not run shaders on the CPU. */
@@ -74,8 +74,8 @@ const OUT_KEYS: BufferRef = { kind: 'output', index: 0, access: 'read_write' };
 const OUT_POSITIONS: BufferRef = { kind: 'output', index: 1, access: 'read_write' };
 const INPUT_KEYS: BufferRef = { kind: 'input', index: 0, access: 'read' };
 // Scratch: ping-pong keys and positions, the digit histogram, its scan, and scan block totals.
-// The single-workgroup program keeps keys and positions apart (temps 0 and 1); the
-// multi-workgroup one stores (key, position) pairs side by side in temps 0 and 1 instead.
+// The single-workgroup program keeps keys and positions apart in temps 0 and 1. The
+// multi-workgroup one stores (key, position) pairs side by side in them instead.
 const TEMP_KEYS: BufferRef = { kind: 'temp', index: 0, access: 'read_write' };
 const TEMP_POSITIONS: BufferRef = { kind: 'temp', index: 1, access: 'read_write' };
 const PAIRS_A: BufferRef = TEMP_KEYS;
@@ -189,10 +189,10 @@ ${computeEntry(invocations)} {
 
 /**
  * Generates the ranking of one block of the shape's invocations x items keys from `start` (in
- * scope): each invocation loads its `items` keys with `load` (a WGSL expression of index
- * `start + j`), counts the earlier keys of each key's digit among its own (`local_rank`), and an
- * inclusive scan of the packed counts, minus the own counts, gives the counts of earlier
- * invocations (`before_low`, `before_high`). `shift` is the digit's first bit as a WGSL
+ * scope). Each invocation loads its `items` keys with `load` (a WGSL expression of index
+ * `start + j`) and counts the earlier keys of each key's digit among its own (`local_rank`).
+ * An inclusive scan of the packed counts, minus the own counts, then gives the counts of
+ * earlier invocations (`before_low`, `before_high`). `shift` is the digit's first bit as a WGSL
  * expression. With `pairs` (the name of a vec4 binding of (key, position) pairs), the keys come
  * from it instead, two per load, and their positions go to `own_positions`.
  */

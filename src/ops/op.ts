@@ -43,7 +43,7 @@ export interface WebGPUArgs<A> {
   /**
    * Whether the adapter runs shaders on the CPU (Mesa's llvmpipe or lavapipe, SwiftShader). Such
    * an adapter runs each workgroup on one thread and pays for every barrier, so a kernel may
-   * choose fewer invocations with more work each; the result must not depend on it.
+   * choose fewer invocations with more work each. The result must not depend on it.
    */
   cpuAdapter: boolean;
 }
