@@ -1,6 +1,6 @@
 // The embedding benchmark grid: one training step of table-batched embedding bags, Sparrow beside the TF.js peers.
 
-import { runCase, type BenchResult, type Impl, type TimingOptions } from './harness.js';
+import { formatBytes, runCase, type BenchResult, type Impl, type TimingOptions } from './harness.js';
 import type { GridContext } from './matmul.js';
 import { createSparrowEmbeddingRunner, type SparrowEmbeddingMemory } from './peers/sparrow-embedding.js';
 import { createTfjsEmbeddingRunner, tfjsEmbeddingSkipReason } from './peers/tfjs-embedding.js';
@@ -302,10 +302,6 @@ function skipReason(impl: Impl, shape: EmbeddingShape, context: GridContext, var
     return tfjsEmbeddingSkipReason(impl as 'tfjs-webgpu' | 'tfjs-wasm' | 'tfjs-cpu');
   }
   return undefined;
-}
-
-function formatBytes(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 }
 
 /** Runs one implementation (and for sparrow-webgpu one gradient path) on one shape. */

@@ -32,6 +32,13 @@ export interface BenchResult {
   skipped?: string;
   /** The message of the error that stopped the measurement. */
   error?: string;
+  /**
+   * Resident memory of the benchmark process once the case's runner is disposed, in bytes. Memory
+   * that a peer keeps after dispose (a wasm heap never shrinks) shows up here and in later cases.
+   */
+  residentBytesAfter?: number;
+  /** The process's peak resident memory so far (all cases up to this one), in bytes. */
+  peakResidentBytes?: number;
 }
 
 export interface TimingOptions {
@@ -67,6 +74,11 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((x, y) => x - y);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** Formats a byte count in MiB for progress lines. */
+export function formatBytes(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 }
 
 function progress(line: string): void {
@@ -176,5 +188,10 @@ export async function runCase(spec: CaseSpec): Promise<BenchResult> {
     return result;
   } finally {
     runner?.dispose();
+    if (runner !== null) {
+      result.residentBytesAfter = process.memoryUsage.rss();
+      result.peakResidentBytes = process.resourceUsage().maxRSS * 1024;
+      progress(`${label}: process resident ${formatBytes(result.residentBytesAfter)} after dispose, peak so far ${formatBytes(result.peakResidentBytes)}`);
+    }
   }
 }

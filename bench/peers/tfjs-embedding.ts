@@ -69,7 +69,14 @@ export async function createTfjsEmbeddingRunner(impl: TfjsImpl, inputs: Embeddin
   const { shape, fieldRows, batches, lossWeights, learningRate } = inputs;
   const { batch: batchSize, fields, dim } = shape;
 
-  const tables = fieldRows.map((rows, f) => tf.variable(tf.randomUniform([rows, dim], -0.05, 0.05, 'float32', 1 + f)));
+  // A TF.js variable shares its initial tensor's data, so the initial tensor is disposed here.
+  // Otherwise one table per case would stay allocated after the variable is disposed.
+  const tables = fieldRows.map((rows, f) => {
+    const initial = tf.randomUniform([rows, dim], -0.05, 0.05, 'float32', 1 + f);
+    const table = tf.variable(initial);
+    initial.dispose();
+    return table;
+  });
   const weights = fieldRows.map((_, f) => {
     const values = new Float32Array(batchSize * dim);
     for (let b = 0; b < batchSize; b++) {
