@@ -35,6 +35,21 @@ describe('backend discovery', () => {
     if (webgpu !== null) expect(webgpu.cpuAdapter).toBe(true);
   });
 
+  test('init rejects invalid options', async () => {
+    await expect(sp.init({ backend: 'gpu' as sp.BackendName })).rejects.toThrow('init: option backend: invalid value "gpu"; use auto, webgpu or cpu');
+    await expect(sp.init({ adapter: 'metal2' as sp.AdapterChoice })).rejects.toThrow(
+      'init: option adapter: invalid value "metal2"; use one of auto, default, opengles, vulkan, swiftshader',
+    );
+  });
+
+  test('init keeps the first adapter', async () => {
+    const webgpu = sp.getWebGPUBackend();
+    if (webgpu === null) return;
+    const other = webgpu.adapter.dawnBackend === 'opengles' ? 'swiftshader' : 'opengles';
+    await expect(sp.init({ adapter: other })).rejects.toThrow(/already runs on the adapter/);
+    expect(sp.getWebGPUBackend()).toBe(webgpu);
+  });
+
   test('limits are raised to the adapter maximum', () => {
     const webgpu = sp.getWebGPUBackend();
     if (webgpu === null) return;

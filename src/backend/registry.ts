@@ -19,28 +19,47 @@ export interface InitOptions {
 
 const cpuBackend = new CpuBackend();
 let webgpuBackend: WebGPUBackend | null = null;
+/** The adapter choice and Dawn backend of the WebGPU backend, checked by later init calls. */
+let webgpuAdapter: { choice: AdapterChoice; dawnBackend: string } | null = null;
 let defaultBackend: Backend = cpuBackend;
 
-function parseBackend(raw: string | undefined): BackendName | 'auto' | undefined {
+/** Checks a backend name from `source` (an init option or an environment variable). */
+function parseBackend(raw: unknown, source: string): BackendName | 'auto' | undefined {
   if (raw === undefined || raw === '') return undefined;
   if (raw === 'auto' || raw === 'webgpu' || raw === 'cpu') return raw;
-  throw new BackendError(`SPARROW_BACKEND: invalid value "${raw}"; use auto, webgpu or cpu`);
+  throw new BackendError(`${source}: invalid value ${JSON.stringify(raw)}; use auto, webgpu or cpu`);
 }
 
-function parseAdapter(raw: string | undefined): AdapterChoice | undefined {
+/** Checks an adapter choice from `source` (an init option or an environment variable). */
+function parseAdapter(raw: unknown, source: string): AdapterChoice | undefined {
   if (raw === undefined || raw === '') return undefined;
-  if ((ADAPTER_CHOICES as readonly string[]).includes(raw)) return raw as AdapterChoice;
-  throw new BackendError(`SPARROW_ADAPTER: invalid value "${raw}"; use one of ${ADAPTER_CHOICES.join(', ')}`);
+  if ((ADAPTER_CHOICES as readonly unknown[]).includes(raw)) return raw as AdapterChoice;
+  throw new BackendError(`${source}: invalid value ${JSON.stringify(raw)}; use one of ${ADAPTER_CHOICES.join(', ')}`);
+}
+
+/**
+ * Throws when `requested`, an adapter named in init's options, is not the one the WebGPU
+ * backend already runs on. `auto` and `default` match any adapter.
+ */
+function checkSameAdapter(requested: AdapterChoice, current: { choice: AdapterChoice; dawnBackend: string }): void {
+  if (requested === 'auto' || requested === 'default' || requested === current.choice) return;
+  if ((current.choice === 'auto' || current.choice === 'default') && requested === current.dawnBackend) return;
+  throw new BackendError(
+    `init: adapter "${requested}" requested, but the WebGPU backend already runs on the adapter that "${current.choice}" chose ` +
+      `(Dawn ${current.dawnBackend} backend); a process sets up one WebGPU adapter, so pick it in the first init call`,
+  );
 }
 
 /**
  * Sets up the default backend. Options win over environment variables, which a web page
- * does not have, so there only the options count. Calling it again returns the backend
- * already chosen unless the options ask for another one.
+ * does not have, so there only the options count. Calling it again can switch the default
+ * between the CPU and WebGPU backends, but the WebGPU adapter is set up once per process:
+ * naming another adapter later throws a BackendError.
  */
 export async function init(options: InitOptions = {}): Promise<Backend> {
-  const backend = options.backend ?? parseBackend(envValue('SPARROW_BACKEND')) ?? 'auto';
-  const adapter = options.adapter ?? parseAdapter(envValue('SPARROW_ADAPTER')) ?? 'auto';
+  const backend = parseBackend(options.backend, 'init: option backend') ?? parseBackend(envValue('SPARROW_BACKEND'), 'SPARROW_BACKEND') ?? 'auto';
+  const requestedAdapter = parseAdapter(options.adapter, 'init: option adapter');
+  const adapter = requestedAdapter ?? parseAdapter(envValue('SPARROW_ADAPTER'), 'SPARROW_ADAPTER') ?? 'auto';
   const requireWebGPU = options.requireWebGPU ?? envValue('SPARROW_REQUIRE_WEBGPU') === '1';
 
   if (backend === 'cpu') {
@@ -59,6 +78,9 @@ export async function init(options: InitOptions = {}): Promise<Backend> {
       return cpuBackend;
     }
     webgpuBackend = await WebGPUBackend.create(found);
+    webgpuAdapter = { choice: adapter, dawnBackend: found.dawnBackend };
+  } else if (requestedAdapter !== undefined && webgpuAdapter !== null) {
+    checkSameAdapter(requestedAdapter, webgpuAdapter);
   }
   defaultBackend = webgpuBackend;
   return webgpuBackend;

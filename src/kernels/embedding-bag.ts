@@ -87,8 +87,10 @@ function forwardPass(options: EmbeddingBagKernelOptions, groupStart: number, gro
   }`;
     // Positions increase within a pass; the tie rule keeps the first maximum across passes too.
     // Per column (component): take the value where the column has no maximum yet, or a larger one.
+    // NaN is never taken; its bits are tested because WGSL lets compilers assume no NaN.
     accumulate = `let position = ${u32}(p);
-      let take = (best_position[k] == ${none}) | (value > best[k]) | ((value == best[k]) & (position < best_position[k]));
+      let is_number = (bitcast<${u32}>(value) & ${u32}(0x7fffffffu)) <= ${u32}(0x7f800000u);
+      let take = is_number & ((best_position[k] == ${none}) | (value > best[k]) | ((value == best[k]) & (position < best_position[k])));
       best[k] = select(best[k], value, take);
       best_position[k] = select(best_position[k], position, take);`;
     finish = `for (var k = 0u; k < CHUNK; k++) {

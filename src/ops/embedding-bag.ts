@@ -24,6 +24,8 @@ import { expectDType } from './validate.js';
 
 export type { Pooling };
 
+const POOLINGS: readonly Pooling[] = ['sum', 'mean', 'max'];
+
 interface EmbeddingBagAttrs {
   pooling: Pooling;
   batchSize: number;
@@ -132,7 +134,8 @@ function expectIds(spec: TensorSpec, name: string, length?: number): void {
  * - Ids that equal the field's padding id contribute nothing and do not count for `mean`.
  * - `sum` adds weight x row over the bag's ids in position order (weight 1 without weights).
  *   `mean` divides the sum by the number of ids counted. `max` takes each column's largest
- *   value, the first in position order on ties, and ignores NaN. Weights need `sum`.
+ *   value, the first in position order on ties. It ignores NaN: a column whose values are all
+ *   NaN gives 0 and no gradient, as an empty bag does. Weights need `sum`.
  * - An id repeated in a bag or across bags counts once per occurrence: its row is added
  *   (or compared) each time, and the row's gradient sums every occurrence.
  * - An empty bag, or one of padding ids only, gives zeros and no gradient.
@@ -167,6 +170,9 @@ export const embeddingBagsOp = defineOp<EmbeddingBagAttrs>({
     const fields = fieldNames.length;
     const expectedInputs = shardCount + 3 + (hasWeights ? 1 : 0);
     if (inputs.length !== expectedInputs) throw new ShapeError(`embeddingBags: expected ${expectedInputs} inputs, got ${inputs.length}`);
+    if (!POOLINGS.includes(pooling)) {
+      throw new RangeError(`embeddingBags: invalid pooling ${JSON.stringify(pooling)}; use one of ${POOLINGS.map((name) => `'${name}'`).join(', ')}`);
+    }
     if (hasWeights && pooling !== 'sum') throw new ShapeError(`embeddingBags: per-id weights need pooling 'sum', got '${pooling}'`);
     if (!Number.isInteger(batchSize) || batchSize < 0) throw new RangeError(`embeddingBags: batch size must be a non-negative integer, got ${batchSize}`);
 
@@ -227,7 +233,7 @@ export const embeddingBagsOp = defineOp<EmbeddingBagAttrs>({
             const shard = Math.floor(row / shardRows);
             const value = inputs[shard][(row - shard * shardRows) * dim + c];
             if (pooling === 'max') {
-              if (bestPosition === NO_POSITION || value > best) {
+              if (!Number.isNaN(value) && (bestPosition === NO_POSITION || value > best)) {
                 best = value;
                 bestPosition = p;
               }

@@ -70,3 +70,27 @@ export async function assertFiniteGradient(grad: RowSparse, options: { name?: st
     `${options.name ?? 'gradient'}: the gradient of ${where}, column ${column}, is ${value}; gradients must be finite (check the loss, inputs and learning rate)`,
   );
 }
+
+/**
+ * Throws a RangeError when the dense gradient `values` contains a NaN or an infinity, naming
+ * `name`, the element's index and its value. Like `assertFiniteGradient`, it costs one pass and
+ * a readback of one u32 (one more element when it throws).
+ */
+export async function assertFiniteDenseGradient(values: Tensor, name: string): Promise<void> {
+  const index = await firstNonFinite(values);
+  if (index === null) return;
+
+  const flat = values.reshape([values.size]);
+  const valueTensor = slice(flat, [index], [1]);
+  flat.dispose();
+  const value = (await valueTensor.data())[0];
+  valueTensor.dispose();
+
+  const position: number[] = [];
+  let rest = index;
+  for (let axis = values.shape.length - 1; axis >= 0; axis--) {
+    position.unshift(rest % values.shape[axis]);
+    rest = Math.floor(rest / values.shape[axis]);
+  }
+  throw new RangeError(`${name}: the gradient element [${position.join(', ')}] is ${value}; gradients must be finite (check the loss, inputs and learning rate)`);
+}

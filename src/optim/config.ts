@@ -72,8 +72,28 @@ function check(kind: string, name: string, value: number, valid: boolean, range:
   }
 }
 
-/** Fills in the defaults of `config` and checks every value; throws a RangeError naming the bad one. */
+/** The options each algorithm takes besides `kind`. */
+const OPTION_NAMES: Record<OptimizerKind, readonly string[]> = {
+  sgd: ['momentum', 'nesterov', 'weightDecay'],
+  adam: ['beta1', 'beta2', 'eps', 'weightDecay'],
+  adamw: ['beta1', 'beta2', 'eps', 'weightDecay'],
+  adagrad: ['initialAccumulatorValue', 'eps', 'weightDecay'],
+  ftrl: ['beta', 'l1', 'l2', 'initialAccumulatorValue'],
+};
+
+/**
+ * Fills in the defaults of `config` and checks every value. Throws a TypeError when `config`
+ * is not an object, and a RangeError naming an unknown option or a bad value.
+ */
 export function resolveConfig(config: OptimizerConfig): ResolvedConfig {
+  if (typeof config !== 'object' || config === null) {
+    throw new TypeError(`optimizer: expected an object such as { kind: 'adam' }, got ${typeof config} ${JSON.stringify(config)}`);
+  }
+  const names = Object.prototype.hasOwnProperty.call(OPTION_NAMES, config.kind) ? OPTION_NAMES[config.kind] : undefined;
+  const unknown = names === undefined ? undefined : Object.keys(config).find((key) => key !== 'kind' && !names.includes(key));
+  if (names !== undefined && unknown !== undefined) {
+    throw new RangeError(`${config.kind}: unknown option ${JSON.stringify(unknown)}; ${config.kind} takes ${names.join(', ')}`);
+  }
   switch (config.kind) {
     case 'sgd': {
       const resolved: ResolvedSgd = {

@@ -2,6 +2,7 @@
 
 import { ShapeError } from '../errors.js';
 import { full, tensor as createTensor } from '../ops/creation.js';
+import { assertFiniteDenseGradient, assertFiniteGradient } from '../ops/sparse-check.js';
 import { slice } from '../ops/shape-ops.js';
 import type { RowSparse } from '../sparse/row-sparse.js';
 import { keep, noGrad, runOp } from '../tensor/engine.js';
@@ -154,8 +155,10 @@ export class Optimizer {
   }
 
   /**
-   * Applies one update to every parameter that has a gradient. All gradients are checked
-   * first, so a bad one throws before any weight changes.
+   * Applies one update to every parameter that has a gradient. The shapes of all gradients are
+   * checked first, so a gradient of the wrong shape throws before any weight changes. Their
+   * values are not read: a NaN or infinity goes into the weights unless
+   * `assertFiniteGradients()` is awaited first.
    */
   step(): void {
     const work: { group: ParamGroup; param: Tensor; gradient: ParamGradient }[] = [];
@@ -186,6 +189,25 @@ export class Optimizer {
         }
       }
     });
+  }
+
+  /**
+   * Throws a RangeError when a gradient that `step()` would apply contains a NaN or an
+   * infinity. The message names the parameter, the element (for a row-sparse gradient, the
+   * table row) and the value. Each gradient costs one pass on its backend and a readback of one
+   * u32, all awaited together. Await it before `step()` to keep such values out of the weights.
+   */
+  async assertFiniteGradients(): Promise<void> {
+    const checks: Promise<void>[] = [];
+    for (const group of this.groups) {
+      for (const { name, tensor: param } of group.params) {
+        const gradient = this.gradientOf(name, param);
+        if (gradient === null) continue;
+        if (gradient.dense !== null) checks.push(assertFiniteDenseGradient(gradient.dense, name));
+        if (gradient.sparse !== null) checks.push(assertFiniteGradient(gradient.sparse, { name }));
+      }
+    }
+    await Promise.all(checks);
   }
 
   /** Disposes every parameter's gradient, dense and row-sparse, and sets it to null. */
@@ -323,7 +345,13 @@ export class Optimizer {
       if (source.backend !== param.backend) {
         throw new ShapeError(`loadStateDict: state tensor ${key} lives on ${source.backend.name} and its parameter on ${param.backend.name}; pass its values as a Float32Array`);
       }
-    } else if (!(source instanceof Float32Array) || source.length !== param.size) {
+    } else if (!(source instanceof Float32Array)) {
+      const value: unknown = source;
+      let kind = `a ${typeof value}`;
+      if (Array.isArray(value)) kind = 'a plain array';
+      else if (typeof value === 'object' && value !== null) kind = `a ${value.constructor.name}`;
+      throw new TypeError(`loadStateDict: state tensor ${key} is ${kind}; expected a Tensor or a Float32Array of ${param.size} values (convert with Float32Array.from)`);
+    } else if (source.length !== param.size) {
       throw new ShapeError(`loadStateDict: state tensor ${key} has ${source.length} values; expected a Float32Array of ${param.size}`);
     }
     return source;

@@ -91,6 +91,15 @@ export function validateSparseField(layout: TableLayout, fieldIndex: number, inp
   const field = layout.fields[fieldIndex];
   const where = `embeddingBatch: field "${field.name}"`;
   const { ids, offsets, weights } = input;
+  const isNumberArray = (value: unknown) => Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView));
+  for (const [name, value] of [['ids', ids], ['offsets', offsets]] as const) {
+    if (!isNumberArray(value)) {
+      throw new TypeError(`${where}: ${name} is ${describeValue(value)}; expected an array or typed array of integers (host data, not a Tensor)`);
+    }
+  }
+  if (weights !== undefined && !isNumberArray(weights)) {
+    throw new TypeError(`${where}: weights is ${describeValue(weights)}; expected an array or typed array of numbers, one per id`);
+  }
 
   if (offsets.length < 1) throw new ShapeError(`${where}: offsets is empty; it needs batch size + 1 entries, starting at 0`);
   const bags = offsets.length - 1;
@@ -111,7 +120,8 @@ export function validateSparseField(layout: TableLayout, fieldIndex: number, inp
 
   for (let p = 0; p < ids.length; p++) {
     const id = ids[p];
-    if (!Number.isInteger(id) || id < 0 || id >= field.rows) {
+    if (!Number.isInteger(id)) throw new RangeError(`${where}: ids[${p}] is ${id}; ids must be integers`);
+    if (id < 0 || id >= field.rows) {
       throw new RangeError(`${where}: ids[${p}] is ${id}, outside the valid range [0, ${field.rows}) of the field's table`);
     }
   }
@@ -125,6 +135,13 @@ export function validateSparseField(layout: TableLayout, fieldIndex: number, inp
     }
   }
   return bags;
+}
+
+/** Describes a value that should have been an array, for error messages. */
+function describeValue(value: unknown): string {
+  if (value === undefined || value === null) return 'missing';
+  if (typeof value === 'object') return `a ${value.constructor?.name ?? 'object'}`;
+  return `${typeof value} ${JSON.stringify(value)}`;
 }
 
 /**

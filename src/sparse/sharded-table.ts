@@ -72,6 +72,10 @@ export class ShardedTable {
       throw new RangeError(`ShardedTable: shardRows ${shardRows} must be an integer from 1 to ${limit}, the maximum number of rows of dim ${dim} that fit one storage binding`);
     }
     const init = options.init ?? { kind: 'uniform', low: -0.05, high: 0.05 };
+    const kinds = ['zeros', 'uniform', 'normal', 'values'];
+    if (!kinds.includes(init.kind)) {
+      throw new RangeError(`ShardedTable: invalid init kind ${JSON.stringify(init.kind)}; use one of ${kinds.join(', ')}`);
+    }
     if (init.kind === 'values' && init.values.length !== rows * dim) {
       throw new RangeError(`ShardedTable: init values have ${init.values.length} elements, expected ${rows} x ${dim} = ${rows * dim}`);
     }

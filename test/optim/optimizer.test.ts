@@ -222,6 +222,10 @@ describe('state dict', () => {
     expect(() => opt.loadStateDict(missing)).toThrow('loadStateDict: state tensor w.exp_avg_sq is missing');
     const wrongSize = { ...host, tensors: { ...host.tensors, 'w.exp_avg': new Float32Array(3) } };
     expect(() => opt.loadStateDict(wrongSize)).toThrow('loadStateDict: state tensor w.exp_avg has 3 values; expected a Float32Array of 2');
+    const plainArray = { ...host, tensors: { ...host.tensors, 'w.exp_avg': [0, 0] as unknown as Float32Array } };
+    expect(() => opt.loadStateDict(plainArray)).toThrow(
+      'loadStateDict: state tensor w.exp_avg is a plain array; expected a Tensor or a Float32Array of 2 values (convert with Float32Array.from)',
+    );
     const extra = { ...host, tensors: { ...host.tensors, 'v.exp_avg': new Float32Array(2) } };
     expect(() => opt.loadStateDict(extra)).toThrow('loadStateDict: state tensor v.exp_avg belongs to no parameter');
     const badStep = { ...host, steps: { w: -1 } };
@@ -246,6 +250,8 @@ describe('bad input', () => {
     expect(make({ kind: 'ftrl', l1: -1 })).toThrow('ftrl: l1 is -1; expected a number >= 0');
     expect(make({ kind: 'sgd' }, -1)).toThrow('sgd: lr is -1; expected a number >= 0');
     expect(make({ kind: 'rmsprop' } as unknown as sp.OptimizerConfig)).toThrow('optimizer: invalid kind "rmsprop"; use one of sgd, adam, adamw, adagrad, ftrl');
+    expect(make({ kind: 'sgd', momentm: 0.9 } as unknown as sp.OptimizerConfig)).toThrow('sgd: unknown option "momentm"; sgd takes momentum, nesterov, weightDecay');
+    expect(make('adam' as unknown as sp.OptimizerConfig)).toThrow(`optimizer: expected an object such as { kind: 'adam' }, got string "adam"`);
     expect(() => new sp.Optimizer([])).toThrow(RangeError);
     expect(() => new sp.Optimizer([{ params: [w, w], optimizer: { kind: 'sgd' }, lr: 0.1 }])).toThrow(/appears twice/);
     const ids = sp.tensor(new Int32Array([1]), [1], { backend: 'cpu' });
@@ -263,6 +269,28 @@ describe('bad input', () => {
       expect(() => opt.step()).toThrow('Optimizer: gradient [4] of parameter b does not match its shape [2, 2]');
 
       expect(Array.from(await a.data())).toEqual([1, 2]);
+    }
+  });
+
+  test('non-finite gradients are named before a step', async () => {
+    for (const backend of await testBackends()) {
+      const dense = sp.tensor([1, 2, 3, 4, 5, 6], [2, 3], { backend, requiresGrad: true });
+      const table = sp.tensor([1, 2, 3, 4, 5, 6, 7, 8], [4, 2], { backend, requiresGrad: true });
+      const opt = new sp.Optimizer([{ params: { dense, table }, optimizer: { kind: 'adam' }, lr: 1 }]);
+
+      dense.grad = sp.tensor([0.5, 0.5, 0.5, 0.5, NaN, 0.5], [2, 3], { backend });
+      setGradient(table, { rows: [1, 3], values: [1, 1, 1, 1] });
+      await expect(opt.assertFiniteGradients()).rejects.toThrow(
+        'dense: the gradient element [1, 1] is NaN; gradients must be finite (check the loss, inputs and learning rate)',
+      );
+
+      dense.grad = sp.ones([2, 3], { backend });
+      setGradient(table, { rows: [1, 3], values: [1, 1, Infinity, 1] });
+      await expect(opt.assertFiniteGradients()).rejects.toThrow('table: the gradient of table row 3, column 0, is Infinity; gradients must be finite');
+
+      setGradient(table, { rows: [1, 3], values: [1, 1, 1, 1] });
+      await expect(opt.assertFiniteGradients()).resolves.toBeUndefined();
+      expect(Array.from(await dense.data())).toEqual([1, 2, 3, 4, 5, 6]);
     }
   });
 

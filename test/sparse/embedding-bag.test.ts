@@ -222,6 +222,29 @@ describe('embeddingBags values', () => {
     }
   });
 
+  test('max ignores NaN wherever it is', async () => {
+    const single = new sp.TableLayout([{ name: 'tags', rows: 3 }]);
+    for (const backend of await testBackends()) {
+      // Row 0 is [NaN, 1, NaN, 7], row 1 [5, -2, NaN, 3], row 2 [NaN, NaN, NaN, NaN]: dim 4 takes the vec4 kernel.
+      const table = sp.tensor([NaN, 1, NaN, 7, 5, -2, NaN, 3, NaN, NaN, NaN, NaN], [3, 4], { backend, requiresGrad: true });
+      const batch = sp.embeddingBatch(single, [{ ids: [0, 1, 1, 0, 2, 2], offsets: [0, 2, 4, 6] }], { backend });
+      const pooled = sp.embeddingBags(table, batch, { pooling: 'max' });
+      expect(await pooled.array()).toEqual([[[5, 1, 0, 7]], [[5, 1, 0, 7]], [[0, 0, 0, 0]]]);
+
+      // Each column's gradient goes to the row of its maximum; all-NaN columns get none.
+      sp.sum(pooled).backward();
+      expect(Array.from(await sp.rowSparseToDense(table.sparseGrad!).data())).toEqual([0, 2, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0]);
+    }
+  });
+
+  test('invalid pooling is rejected', async () => {
+    const table = sp.tensor(values, [5, 2], { backend: 'cpu' });
+    const batch = sp.embeddingBatch(layout, fields, { backend: 'cpu' });
+    expect(() => sp.embeddingBags(table, batch, { pooling: 'avg' as sp.Pooling })).toThrow(
+      `embeddingBags: invalid pooling "avg"; use one of 'sum', 'mean', 'max'`,
+    );
+  });
+
   test('batch of empty bags only', async () => {
     for (const backend of await testBackends()) {
       const table = sp.tensor(values, [5, 2], { backend, requiresGrad: true });
@@ -379,12 +402,25 @@ describe('embeddingBags bad input', () => {
       'embeddingBatch: field "tags": ids[1] is 4, outside the valid range [0, 4) of the field\'s table',
     );
     expect(() => sp.embeddingBatch(layout, [{ ids: [1, -1], offsets: [0, 1, 2] }, good], { backend: 'cpu' })).toThrow(/field "city": ids\[1\] is -1/);
-    expect(() => sp.embeddingBatch(layout, [{ ids: [1, 2.5], offsets: [0, 1, 2] }, good], { backend: 'cpu' })).toThrow(/field "city": ids\[1\] is 2.5/);
+    expect(() => sp.embeddingBatch(layout, [{ ids: [1, 2.5], offsets: [0, 1, 2] }, good], { backend: 'cpu' })).toThrow(/field "city": ids\[1\] is 2.5; ids must be integers/);
     // Typed arrays of ids are checked the same way.
     const typed = (ids: Uint32Array | Int32Array) => [good, { ids, offsets: [0, 1, 2] }];
     expect(() => sp.embeddingBatch(layout, typed(new Uint32Array([0, 4])), { backend: 'cpu' })).toThrow(/field "tags": ids\[1\] is 4, outside/);
     expect(() => sp.embeddingBatch(layout, typed(new Int32Array([-3, 1])), { backend: 'cpu' })).toThrow(/field "tags": ids\[0\] is -3, outside/);
     expect(sp.embeddingBatch(layout, typed(new Uint32Array([3, 0])), { backend: 'cpu' }).nnz).toBe(5);
+  });
+
+  test('ids that are not host arrays', () => {
+    expect(() => sp.embeddingBatch(layout, [good, { offsets: [0, 0, 0] } as unknown as sp.SparseFieldInput], { backend: 'cpu' })).toThrow(
+      'embeddingBatch: field "tags": ids is missing; expected an array or typed array of integers (host data, not a Tensor)',
+    );
+    const tensorIds = sp.tensor(new Uint32Array([1, 2, 3]), [3], { backend: 'cpu' });
+    expect(() => sp.embeddingBatch(layout, [{ ids: tensorIds as unknown as number[], offsets: [0, 2, 3] }, good], { backend: 'cpu' })).toThrow(
+      'embeddingBatch: field "city": ids is a Tensor; expected an array or typed array of integers (host data, not a Tensor)',
+    );
+    expect(() => sp.embeddingBatch(layout, [{ ...good, weights: 'heavy' as unknown as number[] }, good], { backend: 'cpu' })).toThrow(
+      'embeddingBatch: field "city": weights is string "heavy"; expected an array or typed array of numbers, one per id',
+    );
   });
 
   test('decreasing offsets', () => {
@@ -438,6 +474,13 @@ describe('embeddingBags bad input', () => {
       sp.sum(sp.embeddingBags(fine, batch)).backward();
       await expect(sp.assertFiniteGradient(fine.sparseGrad!)).resolves.toBeUndefined();
     }
+  });
+
+  test('invalid table init kind', () => {
+    const init = { kind: 'normall', mean: 0, std: 1 } as unknown as sp.ShardedTableOptions['init'];
+    expect(() => sp.ShardedTable.create(2, 2, { backend: 'cpu', init })).toThrow(
+      'ShardedTable: invalid init kind "normall"; use one of zeros, uniform, normal, values',
+    );
   });
 
   test('table and batch that do not match', () => {
