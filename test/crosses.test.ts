@@ -119,6 +119,18 @@ describe('hashedCrossHost', () => {
     expect(() => sp.hashedCrossHost([{ ids: [1, 2, 9], offsets: [0, 1, 2] }, b], { buckets: 10 })).toThrow(
       'hashedCrossHost: field 0 offsets[2] is 2, but the field has 3 ids; the last offset must equal the number of ids',
     );
+    expect(() => sp.hashedCrossHost([a, { ids: [3, 1.5], offsets: [0, 1, 2] }], { buckets: 10 })).toThrow(
+      'hashedCrossHost: field 1 ids[1] is 1.5; ids must be integers (any sign and size: the hash takes their low 32 bits)',
+    );
+    expect(() => sp.hashedCrossHost([{ ids: ['fried chicken', 2] as unknown as number[], offsets: [0, 1, 2] }, b], { buckets: 10 })).toThrow(
+      'hashedCrossHost: field 0 ids[0] is "fried chicken"; ids must be integers',
+    );
+  });
+
+  test('hash helpers are exported', () => {
+    expect(sp.crossBucket([4, 1], 0, 97)).toBe(crossBucket([4, 1], 0, 97));
+    expect(sp.murmur3Words([4, 1], 0) % 97).toBe(crossBucket([4, 1], 0, 97));
+    expect(sp.murmur3String('', 0)).toBe(0);
   });
 });
 

@@ -192,7 +192,7 @@ describe('softmaxCrossEntropy', () => {
   test('out-of-range class id throws on the CPU', () => {
     const logits = sp.zeros([2, 3], { backend: 'cpu' });
     const ids = sp.tensor(new Int32Array([0, 3]), [2], { backend: 'cpu' });
-    expect(() => sp.softmaxCrossEntropy(logits, ids)).toThrow('oneHot: ids[1] is 3, outside the valid range [0, 3)');
+    expect(() => sp.softmaxCrossEntropy(logits, ids)).toThrow('softmaxCrossEntropy: labels[1] is 3, outside the valid range [0, 3) of the 3 classes (logits columns)');
   });
 
   test('out-of-range class id gives a zero loss on WebGPU', async () => {

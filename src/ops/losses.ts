@@ -196,8 +196,20 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, options: Los
   }
 
   return tidy(() => {
-    const probabilities = labels.dtype === 'f32' ? labels : oneHot(labels, classes);
+    const probabilities = labels.dtype === 'f32' ? labels : oneHotLabels(op, labels, classes);
     const perRow = neg(sum(mul(probabilities, logSoftmax(logits, -1)), 1));
     return applyReduction(perRow, reduction);
   });
+}
+
+/** `oneHot(labels, classes)`, with an out-of-range id reported as a label of `op`. */
+function oneHotLabels(op: string, labels: Tensor, classes: number): Tensor {
+  const prefix = 'oneHot: ids';
+  try {
+    return oneHot(labels, classes);
+  } catch (error) {
+    if (!(error instanceof RangeError) || !error.message.startsWith(prefix)) throw error;
+    const detail = error.message.slice(prefix.length).replace('of classes (depth)', `of the ${classes} classes (logits columns)`);
+    throw new RangeError(`${op}: labels${detail}`);
+  }
 }

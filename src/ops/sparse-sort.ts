@@ -119,8 +119,11 @@ interface SegmentSumAttrs {
  * Output 1 is f32 [N, ...rowShape]: row s is the sum of values[positions[i]] over the keys
  * i of segment s, added in sorted order, and the rows past U are zeros. Deterministic on
  * both backends, because one invocation sums each output element in a fixed order. A
- * position outside [0, M) raises a RangeError on the CPU. Not differentiable: gradients
- * use it, through `scatterAddRows`, and are not differentiated again.
+ * position outside [0, M) raises a RangeError on the CPU, while the WebGPU kernel, which
+ * cannot raise, reads what robust buffer access returns (zero or a clamped element). Neither
+ * backend checks that the keys are sorted: unsorted keys give wrong segments (a key repeated
+ * in the output), so sort them with `sortPairs` first. Not differentiable: gradients use it,
+ * through `scatterAddRows`, and are not differentiated again.
  */
 export const segmentSumOp = defineOp<SegmentSumAttrs>({
   name: 'segmentSum',

@@ -61,7 +61,7 @@ function checkOptions(op: string, options: HashedCrossOptions): { buckets: numbe
 }
 
 function checkFieldCount(op: string, count: number): void {
-  if (count < 2) throw new RangeError(`${op}: a cross needs at least 2 fields, got ${count}; hash a single field with murmur3Words instead`);
+  if (count < 2) throw new RangeError(`${op}: a cross needs at least 2 fields, got ${count}; hash the ids of a single field with crossBucket([id], seed, buckets) instead`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,6 +159,13 @@ export function hashedCrossHost(fields: HostBags[], options: HashedCrossOptions)
     throw crossError('hashedCrossHost', errorKey, fields[field].offsets, bags, idsLengths[field]);
   }
   if (total === MAX_U32) throw overflowError('hashedCrossHost');
+  fields.forEach((field, f) => {
+    for (let p = 0; p < field.ids.length; p++) {
+      if (!Number.isInteger(field.ids[p])) {
+        throw new RangeError(`hashedCrossHost: field ${f} ids[${p}] is ${JSON.stringify(field.ids[p])}; ids must be integers (any sign and size: the hash takes their low 32 bits)`);
+      }
+    }
+  });
 
   const ids = new Uint32Array(total);
   fillCrossedIds(fields.map((field) => field.ids), fields.map((field) => field.offsets), offsets, seed, buckets, ids);

@@ -9,3 +9,4 @@ export { NARROW_SORT_SHAPE, SINGLE_WORKGROUP_SORT_LIMIT, WIDE_SORT_SHAPE, type S
 export { SINGLE_WORKGROUP_SEGMENT_LIMIT } from '../kernels/segment.js';
 export { embeddingBags, embeddingBagsOp, type EmbeddingBagsOptions, type Pooling } from '../ops/embedding-bag.js';
 export { firstNonFinite, firstNonFiniteOp, assertFiniteGradient } from '../ops/sparse-check.js';
+export { crossBucket, murmur3String, murmur3Words } from './hash.js';
