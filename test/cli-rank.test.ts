@@ -245,6 +245,11 @@ describe('sparrow rank and inspect on an MMoE youtube-sim model', () => {
     for (const task of Object.keys(output.gates)) expect(text).toContain(`>${task}</text>`);
     expect(text).toContain(`>${(output.gates.click[0] as number).toFixed(2)}</text>`);
     expect(text).toContain('linearGradient');
+    // XML forbids an attribute twice in one element, and browsers reject such an SVG file.
+    for (const tag of text.match(/<[a-zA-Z][^>]*>/g) ?? []) {
+      const names = [...tag.matchAll(/\s([a-zA-Z:-]+)=/g)].map((match) => match[1]);
+      expect(new Set(names).size, tag).toBe(names.length);
+    }
   });
 
   test('inspect table names tasks and experts', async () => {

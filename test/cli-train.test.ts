@@ -1,6 +1,6 @@
 // The train, eval and predict commands end to end on a slice of UCI Adult.
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -80,6 +80,47 @@ describe.runIf(haveData)('sparrow train, eval and predict on Adult', () => {
     expect(skipped.code, skipped.stderr).toBe(0);
     expect(skipped.stderr).toMatch(/skipped 1 bad row/);
     expect(lastJson(skipped.stdout).rows).toBe(499);
+  });
+
+  test('predict scores rows without the label column', async () => {
+    const unlabeled = join(scratch, 'unlabeled.csv');
+    const rows = readFileSync(testSlice, 'utf8').trim().split('\n');
+    // The first line is adult.test's comment line; every other row loses its last field, income.
+    writeFileSync(unlabeled, [rows[0], ...rows.slice(1).map((row) => row.slice(0, row.lastIndexOf(',')))].join('\n') + '\n');
+
+    const labeled = await sparrow(['predict', '--model', modelDir, '--data', testSlice]);
+    const result = await sparrow(['predict', '--model', modelDir, '--data', unlabeled]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.trim().split('\n')).toHaveLength(501);
+    expect(result.stdout).toBe(labeled.stdout);
+  });
+
+  test('predict --skip-bad-rows adds a line column', async () => {
+    const bad = join(scratch, 'bad-predict.csv');
+    const lines = readFileSync(testSlice, 'utf8').split('\n');
+    lines[5] = lines[5].replace(/^\d+/, 'forty');
+    writeFileSync(bad, lines.join('\n'));
+    const out = join(scratch, 'skipped-scores.csv');
+
+    const result = await sparrow(['predict', '--model', modelDir, '--data', bad, '--skip-bad-rows', '--out', out, '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(lastJson(result.stdout)).toMatchObject({ rows: 499, skippedRows: 1 });
+    const written = readFileSync(out, 'utf8').trim().split('\n');
+    expect(written[0]).toBe('line,income');
+    expect(written).toHaveLength(500);
+    const scoredLines = written.slice(1).map((row) => Number(row.split(',')[0]));
+    expect(scoredLines.slice(0, 5)).toEqual([2, 3, 4, 5, 7]);
+  });
+
+  test('predict checks --out before scoring', async () => {
+    const missing = await sparrow(['predict', '--model', modelDir, '--data', testSlice, '--out', join(scratch, 'no-dir', 'scores.csv')]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/--out: the directory .*no-dir of ".*scores\.csv" does not exist; create it or choose another path/);
+
+    const directory = await sparrow(['predict', '--model', modelDir, '--data', testSlice, '--out', modelDir]);
+    expect(directory.code).not.toBe(0);
+    expect(directory.stderr).toContain(`--out: "${modelDir}" is a directory; give a file path`);
+    expect(readdirSync(scratch).filter((name) => name.includes('.tmp'))).toEqual([]);
   });
 
   test('a missing model directory is a clear error', async () => {

@@ -1,5 +1,8 @@
 // Options and helpers that several commands share: backend choice, numbers, JSON output.
 
+import { statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
 import { Option, type Command } from 'commander';
 
 import { init } from '../backend/registry.js';
@@ -52,4 +55,18 @@ export function parseSizes(value: string, name: string): number[] {
 /** Prints the machine-readable result as the last line of stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, (_key, item) => (typeof item === 'number' && !Number.isFinite(item) ? null : item))}\n`);
+}
+
+/**
+ * Checks that `path`, given with option `flag`, can become a file: its directory exists and the
+ * path is not a directory. Commands call it before any work, so a typo fails at once.
+ */
+export function checkOutputFile(path: string, flag = '--out'): void {
+  const directory = dirname(resolve(path));
+  if (!statSync(directory, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new Error(`${flag}: the directory ${directory} of "${path}" does not exist; create it or choose another path`);
+  }
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new Error(`${flag}: "${path}" is a directory; give a file path`);
+  }
 }

@@ -1,8 +1,5 @@
 // The `sparrow export` command: writes a saved model's serving graph as an ONNX file.
 
-import { statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-
 import { Option, type Command } from 'commander';
 
 import { exportOnnx } from '../export/onnx-model.js';
@@ -10,7 +7,7 @@ import { writeOnnxFile } from '../export/onnx-file.js';
 import { ONNX_PADDING_ID, type OnnxInputSpec } from '../export/onnx-inputs.js';
 import { loadModel } from '../models/checkpoint.js';
 import { describeScore, resolveScore, SCORE_KINDS } from '../models/score.js';
-import { printJson } from './common.js';
+import { checkOutputFile, printJson } from './common.js';
 
 interface ExportCliOptions {
   model: string;
@@ -43,10 +40,7 @@ export function registerExport(program: Command): void {
 
 async function runExport(options: ExportCliOptions): Promise<void> {
   // Checked first, so that a typo in the path fails before the model loads.
-  const directory = dirname(resolve(options.out));
-  if (!statSync(directory, { throwIfNoEntry: false })?.isDirectory()) {
-    throw new Error(`--out: the directory ${directory} of "${options.out}" does not exist; create it or choose another path`);
-  }
+  checkOutputFile(options.out);
 
   // Export only reads weights back, so the model loads on the CPU backend, which needs no adapter.
   const { model, config } = loadModel(options.model, 'cpu');

@@ -45,7 +45,7 @@ export function heatmapSvg(options: HeatmapOptions): string {
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="${labelWidth}" y="20" ${FONT} font-size="14" font-weight="bold">${escapeXml(options.title)}</text>`,
+    `<text x="${labelWidth}" y="20" font-family="sans-serif" font-size="14" font-weight="bold">${escapeXml(options.title)}</text>`,
   ];
 
   columnLabels.forEach((label, c) => {

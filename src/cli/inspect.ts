@@ -6,7 +6,7 @@ import type { BackendName } from '../backend/backend.js';
 import { loadModel } from '../models/checkpoint.js';
 import { MultiTaskModel, meanGateWeights } from '../models/multitask.js';
 import { readServingRows } from './candidates.js';
-import { addBackendOptions, initBackend, parseInteger, printJson, type BackendOptions } from './common.js';
+import { addBackendOptions, checkOutputFile, initBackend, parseInteger, printJson, type BackendOptions } from './common.js';
 import { writeHeatmap } from './heatmap.js';
 
 interface InspectCliOptions extends BackendOptions {
@@ -34,6 +34,7 @@ export function registerInspect(program: Command): void {
 
 async function runInspect(options: InspectCliOptions): Promise<void> {
   const batchSize = parseInteger(options.batchSize, '--batch-size', 1);
+  checkOutputFile(options.out);
   const backend = await initBackend(options);
   const { model, config } = loadModel(options.model, backend.name as BackendName);
   let gates: Record<string, number[]> | null;

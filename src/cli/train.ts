@@ -1,7 +1,5 @@
 // The `sparrow train`, `eval` and `predict` commands.
 
-import { writeFileSync, renameSync } from 'node:fs';
-import { dirname, join, basename } from 'node:path';
 
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
@@ -24,7 +22,9 @@ import { OPTIMIZER_KINDS, type OptimizerConfig, type OptimizerKind } from '../op
 import { Optimizer, type ParamGroupOptions } from '../optim/optimizer.js';
 import { freezeExperts, pretrainExperts, PRETRAIN_HEADS, type PretrainHead, type PretrainMode, type PretrainReport } from '../train/pretrain-experts.js';
 import { evaluate, predict, train, type Schedule, type TaskMetrics, type TrainState } from '../train/trainer.js';
-import { addBackendOptions, initBackend, parseInteger, parsePositive, parseSizes, printJson, type BackendOptions } from './common.js';
+import { writeAll, writeFileAtomic } from '../io/atomic.js';
+import { loadForServing } from './candidates.js';
+import { addBackendOptions, checkOutputFile, initBackend, parseInteger, parsePositive, parseSizes, printJson, type BackendOptions } from './common.js';
 
 /** Defaults of `sparrow train`; see docs/training.md for why they differ from the original paper's optimizers. */
 export const TRAIN_DEFAULTS = {
@@ -525,6 +525,42 @@ async function loadForRows(options: EvalCliOptions): Promise<{ backend: Backend;
   return { backend, model, data };
 }
 
+/**
+ * Scores raw rows for `sparrow predict`: label columns may be absent, as for `sparrow rank`.
+ * With --skip-bad-rows the output starts with a `line` column, the line in the data file of
+ * each scored row, so that scores still match their rows when some were skipped.
+ */
+async function runPredict(options: EvalCliOptions): Promise<void> {
+  const batchSize = parseInteger(options.batchSize, '--batch-size', 1);
+  if (options.out) checkOutputFile(options.out);
+  const { backend, loaded, rows } = await loadForServing(options);
+  let scores: Record<string, Float32Array>;
+  try {
+    scores = await predict(loaded.model, rows.data, { batchSize, backend: backend.name as BackendName });
+  } finally {
+    loaded.model.dispose();
+  }
+
+  const tasks = Object.keys(scores);
+  const withLines = options.skipBadRows === true;
+  const lines = [[...(withLines ? ['line'] : []), ...tasks].join(',')];
+  for (let row = 0; row < rows.data.size; row++) {
+    const values = tasks.map((task) => String(scores[task][row]));
+    lines.push((withLines ? [String(rows.lines[row]), ...values] : values).join(','));
+  }
+  const text = `${lines.join('\n')}\n`;
+  const summary = { rows: rows.data.size, skippedRows: rows.skipped, tasks, backend: backend.name, adapter: backend.adapter };
+  if (options.out) {
+    const out = options.out;
+    writeFileAtomic(out, (fd) => writeAll(fd, new TextEncoder().encode(text)));
+    if (options.json) printJson({ ...summary, out });
+    else process.stderr.write(`wrote ${rows.data.size} scores to ${out}${rows.skipped > 0 ? ` (${rows.skipped} bad row(s) skipped; the line column names each scored row)` : ''}\n`);
+  } else {
+    process.stdout.write(text);
+    if (options.json) printJson(summary);
+  }
+}
+
 /** Adds `sparrow eval` and `sparrow predict`. */
 export function registerEvalPredict(program: Command): void {
   const evalCommand = program
@@ -546,27 +582,10 @@ export function registerEvalPredict(program: Command): void {
     .command('predict')
     .description('score raw CSV rows with a saved model: one column per task (probability for binary tasks)')
     .requiredOption('--model <dir>', 'checkpoint directory written by sparrow train --out')
-    .requiredOption('--data <csv>', 'rows to score, in the format the model was trained on')
+    .requiredOption('--data <csv>', 'rows to score, in the format the model was trained on; label columns may be absent')
     .option('--out <csv>', 'write the scores to this file (atomically) instead of stdout')
     .option('--batch-size <n>', 'rows per forward pass', '4096')
-    .option('--skip-bad-rows', 'skip and count bad CSV rows instead of stopping at the first one')
+    .option('--skip-bad-rows', 'skip and count bad CSV rows instead of stopping at the first one; the output then starts with a line column (the line of each scored row)')
     .option('--json', 'print a JSON summary as the last line (with --out)');
-  addBackendOptions(predictCommand).action(async (options: EvalCliOptions) => {
-    const { backend, model, data } = await loadForRows(options);
-    const scores = await predict(model, data, { batchSize: parseInteger(options.batchSize, '--batch-size', 1), backend: backend.name as BackendName });
-    const tasks = Object.keys(scores);
-    const lines = [tasks.join(',')];
-    for (let row = 0; row < data.size; row++) lines.push(tasks.map((task) => String(scores[task][row])).join(','));
-    const text = `${lines.join('\n')}\n`;
-    if (options.out) {
-      const temp = join(dirname(options.out), `.${basename(options.out)}.${process.pid}.tmp`);
-      writeFileSync(temp, text);
-      renameSync(temp, options.out);
-      if (options.json) printJson({ rows: data.size, tasks, out: options.out, backend: backend.name, adapter: backend.adapter });
-      else process.stderr.write(`wrote ${data.size} scores to ${options.out}\n`);
-    } else {
-      process.stdout.write(text);
-      if (options.json) printJson({ rows: data.size, tasks, backend: backend.name, adapter: backend.adapter });
-    }
-  });
+  addBackendOptions(predictCommand).action(async (options: EvalCliOptions) => runPredict(options));
 }
