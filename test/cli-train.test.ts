@@ -123,6 +123,45 @@ describe.runIf(haveData)('sparrow train, eval and predict on Adult', () => {
     expect(readdirSync(scratch).filter((name) => name.includes('.tmp'))).toEqual([]);
   });
 
+  test('train checks --score and --out before fitting', async () => {
+    const train = ['train', '--preset', 'adult', '--data', trainSlice, '--eval', testSlice, '--epochs', '1'];
+    const badScore = await sparrow([...train, '--score', 'income=abc', '--out', join(scratch, 'scored')]);
+    expect(badScore.code).not.toBe(0);
+    expect(badScore.stderr).toMatch(/score weights: the weight of "income" is "abc"/);
+    expect(badScore.stderr).not.toMatch(/fitting/);
+
+    const noOut = await sparrow([...train, '--score', 'income=1']);
+    expect(noOut.code).not.toBe(0);
+    expect(noOut.stderr).toContain('--score and --score-kind set the serving score saved with the model; give --out too');
+
+    const file = join(scratch, 'not-a-directory.csv');
+    writeFileSync(file, 'keep me\n');
+    const onFile = await sparrow([...train, '--out', file]);
+    expect(onFile.code).not.toBe(0);
+    expect(onFile.stderr).toMatch(/not-a-directory\.csv.*exists and is not a directory/);
+    expect(onFile.stderr).not.toMatch(/fitting/);
+    expect(readFileSync(file, 'utf8')).toBe('keep me\n');
+  });
+
+  test('eval names why a metric is undefined', async () => {
+    const rows = readFileSync(testSlice, 'utf8').trim().split('\n');
+    const oneClass = join(scratch, 'one-class.csv');
+    writeFileSync(oneClass, [rows[0], ...rows.slice(1).filter((row) => row.includes('<=50K'))].join('\n') + '\n');
+    const text = await sparrow(['eval', '--model', modelDir, '--data', oneClass]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^income: auc undefined \(all \d+ labels are 0\)  accuracy 0\.\d{4}/);
+
+    const json = lastJson((await sparrow(['eval', '--model', modelDir, '--data', oneClass, '--json'])).stdout);
+    expect(json.metrics.income.auc).toBeNull();
+    expect(json.metrics.income.undefined.auc).toMatch(/labels are 0/);
+
+    const empty = join(scratch, 'empty.csv');
+    writeFileSync(empty, `${rows[0]}\n`);
+    const none = await sparrow(['eval', '--model', modelDir, '--data', empty]);
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toContain(`${empty}: no data rows to evaluate`);
+  });
+
   test('a missing model directory is a clear error', async () => {
     const result = await sparrow(['eval', '--model', join(scratch, 'no-model'), '--data', testSlice]);
     expect(result.code).not.toBe(0);

@@ -15,7 +15,8 @@ import { csvSource, type RowSource } from '../data/source.js';
 import { selectRows, type SparseBatch } from '../data/batch.js';
 import type { FittedState } from '../data/state.js';
 import { loadModel, saveModel, type SavedModel } from '../models/checkpoint.js';
-import { resolveScore } from '../models/score.js';
+import { resolveScore, type ScoreConfig } from '../models/score.js';
+import { checkCheckpointTarget } from '../io/checkpoint.js';
 import { MULTI_TASK_KINDS, MultiTaskModel, meanGateWeights, type MultiTaskConfig, type MultiTaskKind } from '../models/multitask.js';
 import { WideAndDeep, type WideDeepKind } from '../models/wide-deep.js';
 import { OPTIMIZER_KINDS, type OptimizerConfig, type OptimizerKind } from '../optim/config.js';
@@ -115,20 +116,29 @@ function describeAdapter(backend: Backend): string {
   return backend.name === 'cpu' ? 'cpu' : `${backend.adapter.description || backend.adapter.device} (${backend.adapter.featureLevel})`;
 }
 
-function metricsForJson(metrics: Record<string, TaskMetrics> | undefined): Record<string, Record<string, number | null>> {
-  const out: Record<string, Record<string, number | null>> = {};
+function metricsForJson(metrics: Record<string, TaskMetrics> | undefined): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
   for (const [task, value] of Object.entries(metrics ?? {})) {
     out[task] = { auc: value.auc, accuracy: value.accuracy, logloss: value.logloss, calibration: value.calibration, rows: value.rows };
     if (value.mse !== undefined) out[task].mse = value.mse;
+    // Why a metric is null, by metric name, for example a label set with one class for auc.
+    if (value.undefined !== undefined) out[task].undefined = value.undefined;
   }
   return out;
 }
 
+/** Formats metrics one task per line; a null metric shows its reason. */
 function formatMetrics(metrics: Record<string, TaskMetrics> | undefined): string {
-  const format = (value: number | null | undefined) => (value === null || value === undefined ? 'undefined' : value.toFixed(4));
-  return Object.entries(metrics ?? {})
-    .map(([task, m]) => (m.mse !== undefined ? `${task}: mse ${format(m.mse)}` : `${task}: auc ${format(m.auc)}  accuracy ${format(m.accuracy)}  logloss ${format(m.logloss)}  calibration ${format(m.calibration)}`))
-    .join('\n');
+  const lines = Object.entries(metrics ?? {}).map(([task, m]) => {
+    const format = (name: string, value: number | null | undefined) => {
+      if (value !== null && value !== undefined) return `${name} ${value.toFixed(4)}`;
+      const reason = m.undefined?.[name];
+      return `${name} undefined${reason === undefined ? '' : ` (${reason.replace(/^undefined: /, '')})`}`;
+    };
+    if (m.mse !== undefined) return `${task}: ${format('mse', m.mse)}`;
+    return `${task}: ${['auc', 'accuracy', 'logloss', 'calibration'].map((name) => format(name, m[name as 'auc'])).join('  ')}`;
+  });
+  return lines.join('\n');
 }
 
 /** Parses a possibly empty comma-separated list of sizes: "" or "none" is []. */
@@ -355,6 +365,15 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
   const evalSource = options.eval ? csvSource(opened.schema, options.eval) : (opened.test ?? opened.validation);
   const resumed = options.resume ? loadModel(options.resume, backendName, { optimizer: true }) : null;
 
+  // Checked before fitting and training, so that a bad option does not waste the run.
+  if (options.out) checkCheckpointTarget(options.out);
+  let score: ScoreConfig | undefined;
+  if (options.score !== undefined || options.scoreKind !== undefined) {
+    if (!options.out) throw new Error('--score and --score-kind set the serving score saved with the model; give --out too');
+    const tasks = (resumed ? resumed.config.data.schema : opened.schema).labels.map((label) => label.name);
+    score = resolveScore({ tasks, weights: options.score, kind: options.scoreKind }).score;
+  }
+
   let state: FittedState;
   if (resumed) {
     state = resumed.config.data;
@@ -457,9 +476,6 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
   bar?.stop();
 
   if (options.out) {
-    const score = options.score !== undefined || options.scoreKind !== undefined
-      ? resolveScore({ tasks: model.taskNames, weights: options.score, kind: options.scoreKind }).score
-      : undefined;
     await saveModel(options.out, model, state, {
       score,
       optimizer,
@@ -573,6 +589,7 @@ export function registerEvalPredict(program: Command): void {
     .option('--json', 'print one JSON object as the last line');
   addBackendOptions(evalCommand).action(async (options: EvalCliOptions) => {
     const { backend, model, data } = await loadForRows(options);
+    if (data.size === 0) throw new Error(`${options.data}: no data rows to evaluate${options.skipBadRows ? ' (every row was skipped as bad)' : ''}`);
     const metrics = await evaluate(model, data, { batchSize: parseInteger(options.batchSize, '--batch-size', 1), backend: backend.name as BackendName });
     if (options.json) printJson({ metrics: metricsForJson(metrics), rows: data.size, backend: backend.name, adapter: backend.adapter });
     else process.stdout.write(`${formatMetrics(metrics)}\n`);

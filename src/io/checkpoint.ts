@@ -66,8 +66,7 @@ export function saveCheckpoint(directory: string, parts: CheckpointParts): void 
   checkConfig(target, parts.config);
   encodeHeader(parts.weights, undefined, join(target, WEIGHTS_FILE));
   if (parts.optimizer !== undefined) encodeHeader(parts.optimizer, undefined, join(target, OPTIMIZER_FILE));
-  checkReplaceable(target);
-  checkReplaceable(target + PREVIOUS_SUFFIX);
+  checkCheckpointTarget(target);
 
   // NOTE: a crash while writing leaves this staging directory behind; the next save does not remove it.
   mkdirSync(dirname(target), { recursive: true });
@@ -134,6 +133,17 @@ function swapInto(target: string, staging: string): void {
 
   fsyncDirectory(dirname(target));
   rmSync(previous, { recursive: true, force: true });
+}
+
+/**
+ * Throws the CheckpointError that `saveCheckpoint(directory, ...)` would throw for its target
+ * path: when the path is a file, or a non-empty directory that is not a checkpoint. Lets a long
+ * run check where it will save before it starts.
+ */
+export function checkCheckpointTarget(directory: string): void {
+  const target = resolve(directory);
+  checkReplaceable(target);
+  checkReplaceable(target + PREVIOUS_SUFFIX);
 }
 
 /** Throws unless `target` is absent, an empty directory, or a directory with a Sparrow checkpoint config.json. */
