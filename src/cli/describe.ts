@@ -4,6 +4,7 @@ import { Command } from 'commander';
 
 import { describeData, formatDescription } from '../data/describe.js';
 import { PRESETS } from '../data/presets/index.js';
+import { TRAIN_DEFAULTS } from './train.js';
 
 interface DescribeCliOptions {
   preset?: string;
@@ -27,7 +28,7 @@ export function registerDescribe(program: Command): void {
     .option('--json', 'print one JSON object as the last line')
     .option('--skip-bad-rows', 'skip and count bad rows instead of stopping at the first one')
     .option('--split <fractions>', 'split the file by a hash of each row into train,validation[,test] fractions, such as 0.5,0.25,0.25; statistics are of the train part')
-    .option('--seed <n>', 'seed of the split and of synthetic generators', '0')
+    .option('--seed <n>', 'seed of the split and of synthetic generators; the default is sparrow train\'s, so both read the same training part', String(TRAIN_DEFAULTS.seed))
     .option('--rows <n>', 'rows to generate for a synthetic preset')
     .action(async (options: DescribeCliOptions) => {
       const seed = parseInteger(options.seed, '--seed');

@@ -58,6 +58,7 @@ type FinetuneScope = 'experts' | 'all';
 const GATE_REPORT_ROWS = 10_000;
 
 interface TrainCliOptions extends BackendOptions {
+  rows?: string;
   score?: string;
   scoreKind?: string;
   preset?: string;
@@ -283,6 +284,7 @@ export function registerTrain(program: Command): void {
     .option('--preset <name>', `schema preset: ${Object.keys(PRESETS).join(', ')}`)
     .option('--schema <file>', 'schema JSON file for any CSV (replaces the preset\'s schema)')
     .option('--data <csv>', 'training data (.csv or .gz); default: the preset\'s training file under SPARROW_DATA_DIR, or its generator')
+    .option('--rows <n>', 'rows of the training set that a synthetic preset generates without --data (its test set has a quarter as many); default: the preset\'s')
     .option('--eval <csv>', 'evaluation data; default: the preset\'s test file, or the test or validation part of --split')
     .addOption(
       new Option('--model <kind>', 'model: wide (linear over sparse features and crosses), deep (embeddings + MLP), wide-deep, or a multi-task model: shared-bottom, omoe (one gate) or mmoe (one gate per task)')
@@ -361,7 +363,8 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const pretrain = pretrainSettings(options, epochs);
 
-  const opened = openData({ preset: options.preset, schema: options.schema, data: options.data, split: options.split, seed });
+  const rows = options.rows === undefined ? undefined : parseInteger(options.rows, '--rows', 1);
+  const opened = openData({ preset: options.preset, schema: options.schema, data: options.data, split: options.split, seed, rows });
   const evalSource = options.eval ? csvSource(opened.schema, options.eval) : (opened.test ?? opened.validation);
   const resumed = options.resume ? loadModel(options.resume, backendName, { optimizer: true }) : null;
 

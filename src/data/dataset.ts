@@ -67,6 +67,10 @@ export function openData(options: OpenDataOptions): OpenedData {
     return { schema, preset, train: generated.train, test: generated.test };
   }
 
+  if (options.rows !== undefined) {
+    const what = options.data ? 'rows are read from --data' : `${preset ? `the ${preset.name} preset` : 'a schema file'} reads a data file`;
+    throw new SchemaError(`--rows: only a synthetic preset generates rows, but ${what}; leave --rows out`);
+  }
   const dataFile = options.data ?? (preset?.files ? dataPath(preset.files.train) : undefined);
   if (!dataFile) throw new SchemaError('give a data file (--data)');
   if (!existsSync(dataFile)) {

@@ -41,7 +41,7 @@ export function formatBadRow(info: BadRowInfo): string {
     where += info.columnNumber !== undefined ? `, column ${info.columnNumber} "${info.column}"` : `, column "${info.column}"`;
   }
   const value = info.value !== undefined ? ` (value ${JSON.stringify(info.value)})` : '';
-  return `${where}: ${info.detail}${value}; fix the row, or pass --skip-bad-rows (option skipBadRows) to skip and count bad rows`;
+  return `${where}: ${info.detail}${value}; fix the row, or skip and count bad rows (--skip-bad-rows on the command line, skipBadRows in the library)`;
 }
 
 /** A data file that was expected but does not exist. */

@@ -55,7 +55,7 @@ describe('sparrow describe', () => {
     const schemaFile = join(dir, 'schema.json');
     writeFileSync(schemaFile, JSON.stringify(schemaJson));
     const data = writeTemporary('people.csv', csv);
-    await expect(runDescribe(['--schema', schemaFile, '--data', data])).rejects.toThrow(/people\.csv line 4, column 2 "age": not a number \(value "x"\); fix the row, or pass --skip-bad-rows/);
+    await expect(runDescribe(['--schema', schemaFile, '--data', data])).rejects.toThrow(/people\.csv line 4, column 2 "age": not a number \(value "x"\); fix the row, or skip and count bad rows \(--skip-bad-rows on the command line/);
   });
 
   test('text report of a synthetic preset with a split file', async () => {

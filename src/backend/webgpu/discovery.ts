@@ -75,8 +75,8 @@ function missing(choice: AdapterChoice): never {
     default: 'the platform has no Vulkan, Metal or D3D12 adapter',
     opengles:
       'install Mesa\'s EGL and GLES drivers (Debian: apt-get install libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri) and keep EGL_PLATFORM=surfaceless on a machine without a display',
-    vulkan: 'install a Vulkan driver and the Vulkan loader (Debian: libvulkan1)',
+    vulkan: 'install a Vulkan driver that Dawn accepts and the Vulkan loader (Debian: libvulkan1); Dawn skips drivers that lack features it needs',
     swiftshader: `install Debian's chromium and libvulkan1 packages, or set VK_ICD_FILENAMES to a SwiftShader manifest (tried ${process.env.VK_ICD_FILENAMES})`,
   };
-  throw new BackendError(`webgpu: no adapter found for SPARROW_ADAPTER=${choice}: ${hints[choice]}`);
+  throw new BackendError(`webgpu: no adapter found for the adapter choice "${choice}" (option adapter, --adapter or SPARROW_ADAPTER): ${hints[choice]}`);
 }
