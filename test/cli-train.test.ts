@@ -162,6 +162,28 @@ describe.runIf(haveData)('sparrow train, eval and predict on Adult', () => {
     expect(none.stderr).toContain(`${empty}: no data rows to evaluate`);
   });
 
+  test('resume continues a run as an uninterrupted one', async () => {
+    const train = ['train', '--preset', 'adult', '--data', trainSlice, '--eval', testSlice, '--schedule', 'constant', '--batch-size', '128'];
+    const straight = join(scratch, 'straight');
+    const first = join(scratch, 'first-epoch');
+    const resumed = join(scratch, 'resumed');
+    expect((await sparrow([...train, '--epochs', '2', '--out', straight])).code).toBe(0);
+    expect((await sparrow([...train, '--epochs', '1', '--out', first])).code).toBe(0);
+
+    // Left out, --batch-size and --schedule come from the checkpoint.
+    const result = await sparrow(['train', '--preset', 'adult', '--data', trainSlice, '--eval', testSlice, '--epochs', '2', '--resume', first, '--out', resumed]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(readFileSync(join(resumed, 'model.safetensors'))).toEqual(readFileSync(join(straight, 'model.safetensors')));
+
+    const mismatch = await sparrow([...train.slice(0, -2), '--batch-size', '64', '--epochs', '2', '--resume', first]);
+    expect(mismatch.code).not.toBe(0);
+    expect(mismatch.stderr).toContain(`--resume: --batch-size 64 differs from 128, which the run saved in ${first} used; leave --batch-size out to continue with it`);
+
+    const finished = await sparrow(['train', '--preset', 'adult', '--data', trainSlice, '--resume', resumed]);
+    expect(finished.code).not.toBe(0);
+    expect(finished.stderr).toContain(`--resume: the run saved in ${resumed} has finished 2 epoch(s), and --epochs is 2; pass a larger --epochs to train further`);
+  });
+
   test('a missing model directory is a clear error', async () => {
     const result = await sparrow(['eval', '--model', join(scratch, 'no-model'), '--data', testSlice]);
     expect(result.code).not.toBe(0);

@@ -319,10 +319,10 @@ export function registerTrain(program: Command): void {
     .option('--seed <n>', 'seed of initialization, shuffling, dropout, splits and generators', String(TRAIN_DEFAULTS.seed))
     .option('--split <fractions>', 'split --data by a hash of each row into train,validation[,test] fractions such as 0.5,0.25,0.25')
     .option('--skip-bad-rows', 'skip and count bad CSV rows instead of stopping at the first one')
-    .option('--out <dir>', 'checkpoint directory to write (weights, optimizer state, schema, vocabularies, config)')
+    .option('--out <dir>', 'checkpoint directory to write after every epoch and at the end (weights, optimizer state, schema, vocabularies, config)')
     .option('--score <weights>', 'serving score saved with the model: task weights such as click=1,like=2 (default: weight 1 per task)')
     .addOption(new Option('--score-kind <kind>', 'serving score formula: sum (sum of w * p) or product (product of p ^ w)').choices(['sum', 'product']))
-    .option('--resume <dir>', 'continue training from a checkpoint written by --out; the other options must match the first run')
+    .option('--resume <dir>', 'continue training from a checkpoint written by --out (saved after every epoch); options left out take the saved run\'s values, and --epochs may grow')
     .option('--pretrain-experts', 'omoe, mmoe: pre-train each expert alone under a temporary head in parallel worker threads, then fine-tune the assembled model')
     .option('--pretrain-epochs <n>', 'with --pretrain-experts: passes over the training data per expert (default: the value of --epochs)')
     .addOption(
@@ -344,12 +344,56 @@ export function registerTrain(program: Command): void {
     .option('--freeze-experts', 'with --pretrain-experts: leave the expert layers unchanged during fine-tuning (--resume keeps them frozen)')
     .option('--no-progress', 'print a line per epoch instead of a progress bar')
     .option('--json', 'print one JSON object as the last line');
-  addBackendOptions(command).action(async (options: TrainCliOptions) => runTrain(options));
+  addBackendOptions(command).action(async (options: TrainCliOptions, self: Command) => runTrain(options, self));
 }
 
-async function runTrain(options: TrainCliOptions): Promise<void> {
-  const backend = await initBackend(options);
+/** Options that a resumed run takes from its checkpoint, by option key, with their flags. */
+const RESUMED_OPTIONS = [
+  ['model', '--model'],
+  ['batchSize', '--batch-size'],
+  ['hidden', '--hidden'],
+  ['dropout', '--dropout'],
+  ['seed', '--seed'],
+  ['schedule', '--schedule'],
+  ['wideOptimizer', '--wide-optimizer'],
+  ['deepOptimizer', '--deep-optimizer'],
+  ['wideLr', '--wide-lr'],
+  ['deepLr', '--deep-lr'],
+  ['l1', '--l1'],
+] as const;
+
+/**
+ * Returns `options` with the values that the run saved in `directory` recorded, for the
+ * options the command line left at their defaults, `--epochs` included. An option of
+ * RESUMED_OPTIONS given with another value is an error: the run would not continue as it
+ * started.
+ */
+function withResumedOptions(options: TrainCliOptions, command: Command, recorded: Record<string, unknown>, directory: string): TrainCliOptions {
+  const merged: Record<string, unknown> = { ...options };
+  for (const [key, flag] of RESUMED_OPTIONS) {
+    if (!(key in recorded)) continue;
+    const saved = recorded[key];
+    const savedText = Array.isArray(saved) ? saved.join(',') : String(saved);
+    if (command.getOptionValueSource(key) !== 'cli') {
+      merged[key] = savedText;
+      continue;
+    }
+    const given = String(options[key]);
+    let same = given === savedText;
+    if (typeof saved === 'number') same = Number(given) === saved;
+    else if (Array.isArray(saved)) same = parseSizes(given, flag).join(',') === savedText;
+    if (!same) throw new Error(`--resume: ${flag} ${given} differs from ${savedText}, which the run saved in ${directory} used; leave ${flag} out to continue with it`);
+  }
+  // --epochs may grow to train further; left out, the run ends where it was meant to.
+  if (command.getOptionValueSource('epochs') !== 'cli' && typeof recorded.epochs === 'number') merged.epochs = String(recorded.epochs);
+  return merged as unknown as TrainCliOptions;
+}
+
+async function runTrain(given: TrainCliOptions, command: Command): Promise<void> {
+  const backend = await initBackend(given);
   const backendName = backend.name as BackendName;
+  const resumed = given.resume ? loadModel(given.resume, backendName, { optimizer: true }) : null;
+  const options = resumed?.config.training ? withResumedOptions(given, command, resumed.config.training.options, given.resume!) : given;
   const seed = parseInteger(options.seed, '--seed');
   const epochs = parseInteger(options.epochs, '--epochs', 1);
   const batchSize = parseInteger(options.batchSize, '--batch-size', 1);
@@ -366,7 +410,10 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
   const rows = options.rows === undefined ? undefined : parseInteger(options.rows, '--rows', 1);
   const opened = openData({ preset: options.preset, schema: options.schema, data: options.data, split: options.split, seed, rows });
   const evalSource = options.eval ? csvSource(opened.schema, options.eval) : (opened.test ?? opened.validation);
-  const resumed = options.resume ? loadModel(options.resume, backendName, { optimizer: true }) : null;
+  const resumedEpochs = resumed?.config.training?.state.epoch ?? 0;
+  if (resumed && resumedEpochs >= epochs) {
+    throw new Error(`--resume: the run saved in ${options.resume} has finished ${resumedEpochs} epoch(s), and --epochs is ${epochs}; pass a larger --epochs to train further`);
+  }
 
   // Checked before fitting and training, so that a bad option does not waste the run.
   if (options.out) checkCheckpointTarget(options.out);
@@ -475,10 +522,11 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
       }
     },
   };
-  const result = await train(model, optimizer, trainSet, trainOptions, evalSet);
-  bar?.stop();
-
-  if (options.out) {
+  // With --out, the checkpoint is saved after every epoch, so an interrupted run can resume from
+  // its last finished epoch, and once more at the end when the run stopped within an epoch.
+  let saved: { step: number; metrics: Record<string, TaskMetrics> | undefined } | null = null;
+  const save = async (trainState: TrainState, metrics: Record<string, TaskMetrics> | undefined): Promise<void> => {
+    if (!options.out) return;
     await saveModel(options.out, model, state, {
       score,
       optimizer,
@@ -488,10 +536,18 @@ async function runTrain(options: TrainCliOptions): Promise<void> {
           ...pretrainRecord,
           ...(frozen ? { freezeExperts: true } : {}),
         },
-        state: result.state,
+        state: trainState,
       },
-      metrics: result.finalMetrics,
+      metrics,
     });
+    saved = { step: trainState.globalStep, metrics };
+  };
+  const result = await train(model, optimizer, trainSet, { ...trainOptions, onEpoch: async (event) => save(event.state, event.metrics) }, evalSet);
+  bar?.stop();
+
+  if (options.out) {
+    const last = saved as { step: number; metrics: Record<string, TaskMetrics> | undefined } | null;
+    if (last?.step !== result.state.globalStep || last.metrics !== result.finalMetrics) await save(result.state, result.finalMetrics);
     log(`saved the model to ${options.out}`);
   }
 

@@ -45,6 +45,11 @@ export interface TrainOptions {
   onStep?: (event: StepEvent) => void;
   /** Called after each evaluation, in evaluation mode; training waits for a returned promise. */
   onEvaluate?: (event: EvaluationEvent) => void | Promise<void>;
+  /**
+   * Called at the end of each epoch, after its evaluation, with the state to resume from (the
+   * next epoch), for example to save a checkpoint. Training waits for a returned promise.
+   */
+  onEpoch?: (event: { epoch: number; state: TrainState; metrics?: Record<string, TaskMetrics> }) => void | Promise<void>;
   /** Continue from this state (epoch and step within it) of an earlier run. */
   resume?: TrainState;
   /** Stop after this many epochs (the schedule still spans `epochs`), e.g. to checkpoint and resume. */
@@ -235,6 +240,8 @@ export async function train(model: TrainableModel, optimizer: Optimizer, train: 
       record.metrics = result.finalMetrics;
     }
     result.epochs.push(record);
+    const snapshot: TrainState = { ...state, dropoutCalls: { ...state.dropoutCalls }, ...(state.baseRates ? { baseRates: [...state.baseRates] } : {}) };
+    await options.onEpoch?.({ epoch, state: snapshot, metrics: record.metrics });
   }
   state.dropoutCalls = dropoutCalls(model);
   model.eval();

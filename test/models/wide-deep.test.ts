@@ -131,6 +131,20 @@ describe('checkpoints', () => {
     for (const name of Object.keys(expected)) expect(Array.from(actual[name].data), name).toEqual(Array.from(expected[name].data));
   });
 
+  test('onEpoch gives the state to resume from', async () => {
+    const backend = 'cpu';
+    const options = { epochs: 3, batchSize: 200, seed: 7, backend } as const;
+    const small = sp.selectRows(data.trainSet, Array.from({ length: 600 }, (_, i) => i));
+    const model = new WideAndDeep(small.layout, { kind: 'wide-deep', hidden: [8], dropout: 0.2, seed: 9 }, backend);
+    const states: sp.TrainState[] = [];
+    await train(model, optimizerFor(model), small, { ...options, onEpoch: (event) => void states.push(event.state) });
+
+    expect(states.map((state) => [state.epoch, state.stepInEpoch, state.globalStep])).toEqual([[1, 0, 3], [2, 0, 6], [3, 0, 9]]);
+    const other = new WideAndDeep(small.layout, { kind: 'wide-deep', hidden: [8], dropout: 0.2, seed: 9 }, backend);
+    const partial = await train(other, optimizerFor(other), small, { ...options, stopAfterEpochs: 1 });
+    expect(states[0]).toEqual(partial.state);
+  });
+
   test('a checkpoint with a wrong shape is rejected with the tensor name', async () => {
     const backend = 'cpu';
     const model = new WideAndDeep(data.trainSet.layout, { kind: 'deep', hidden: [8], seed: 1 }, backend);
