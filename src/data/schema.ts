@@ -186,6 +186,7 @@ export function missingMarkersOf(schema: Schema, spec: { missing?: { markers?: s
 export function parseSchema(json: unknown): Schema {
   const schema = json as Schema;
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new SchemaError('schema: expected a JSON object');
+  checkKeys(json, KEYS.schema, 'schema');
   checkCsv(schema.csv, 'csv');
   if (schema.missingMarkers !== undefined) checkStrings(schema.missingMarkers, 'missingMarkers');
   if (schema.hashSeed !== undefined) checkInteger(schema.hashSeed, 'hashSeed', 0, 4294967295);
@@ -193,6 +194,8 @@ export function parseSchema(json: unknown): Schema {
     if (!Array.isArray(schema.lookups)) throw new SchemaError('lookups: expected an array');
     schema.lookups.forEach((lookup, i) => {
       const path = `lookups[${i}]`;
+      if (typeof lookup !== 'object' || lookup === null) throw new SchemaError(`${path}: expected an object with file, key and csv`);
+      checkKeys(lookup, KEYS.lookup, path);
       if (typeof lookup.file !== 'string' || lookup.file === '') throw new SchemaError(`${path}.file: expected a file name`);
       if (typeof lookup.key !== 'string') throw new SchemaError(`${path}.key: expected a column name`);
       checkCsv(lookup.csv, `${path}.csv`);
@@ -244,8 +247,30 @@ export function inputColumnsOf(feature: FeatureSpec): string[] {
   return columns;
 }
 
+/** Keys that each part of a schema may have; any other key is most likely a typo. */
+const KEYS = {
+  schema: ['name', 'description', 'csv', 'missingMarkers', 'hashSeed', 'lookups', 'features', 'labels'],
+  csv: ['delimiter', 'header', 'columns', 'trim', 'comment', 'encoding', 'quote'],
+  lookup: ['file', 'key', 'csv'],
+  missing: ['markers', 'policy', 'default'],
+  numeric: ['name', 'type', 'column', 'missing', 'normalize', 'feeds'],
+  bucketized: ['name', 'type', 'column', 'missing', 'feeds', 'embeddingDim', 'combiner', 'boundaries', 'quantiles'],
+  categorical: ['name', 'type', 'column', 'missing', 'feeds', 'embeddingDim', 'combiner', 'separator', 'flags', 'weightColumn', 'vocabulary', 'values', 'hashBuckets'],
+  vocabulary: ['minCount', 'maxSize'],
+  cross: ['name', 'type', 'features', 'buckets', 'feeds', 'embeddingDim', 'combiner'],
+  label: ['name', 'column', 'type', 'positive', 'negative', 'threshold', 'missing'],
+  labelMissing: ['markers', 'policy'],
+} as const;
+
+/** Throws a SchemaError naming the first key of `value` (an object at `path`) that is not in `allowed`. */
+function checkKeys(value: object, allowed: readonly string[], path: string): void {
+  const unknown = Object.keys(value).find((key) => !allowed.includes(key));
+  if (unknown !== undefined) throw new SchemaError(`${path}: unknown key "${unknown}"; the keys here are ${allowed.join(', ')}`);
+}
+
 function checkCsv(csv: CsvOptions | undefined, path: string): void {
   if (typeof csv !== 'object' || csv === null) throw new SchemaError(`${path}: expected an object with the CSV options`);
+  checkKeys(csv, KEYS.csv, path);
   if (csv.delimiter !== undefined && (typeof csv.delimiter !== 'string' || csv.delimiter === '')) {
     throw new SchemaError(`${path}.delimiter: expected a non-empty string`);
   }
@@ -261,6 +286,11 @@ function checkCsv(csv: CsvOptions | undefined, path: string): void {
 }
 
 function checkFeature(feature: FeatureSpec, path: string, earlier: Map<string, FeatureSpec>): void {
+  if (feature.type === 'numeric' || feature.type === 'bucketized' || feature.type === 'categorical' || feature.type === 'cross') checkKeys(feature, KEYS[feature.type], path);
+  if (feature.type !== 'cross' && typeof feature.missing === 'object' && feature.missing !== null) checkKeys(feature.missing, KEYS.missing, `${path}.missing`);
+  if (feature.type === 'categorical' && typeof feature.vocabulary === 'object' && feature.vocabulary !== null) {
+    checkKeys(feature.vocabulary, KEYS.vocabulary, `${path}.vocabulary`);
+  }
   const feeds = feature.feeds;
   if (feeds !== undefined && !['wide', 'deep', 'both', 'bias', 'none'].includes(feeds)) {
     throw new SchemaError(`${path}.feeds: "${String(feeds)}" is not one of wide, deep, both, bias, none`);
@@ -345,6 +375,8 @@ function checkSparse(feature: BucketizedFeature | CategoricalFeature | CrossFeat
 }
 
 function checkLabel(label: LabelSpec, path: string): void {
+  checkKeys(label, KEYS.label, path);
+  if (typeof label.missing === 'object' && label.missing !== null) checkKeys(label.missing, KEYS.labelMissing, `${path}.missing`);
   if (label.type === 'binary') {
     const byValues = label.positive !== undefined;
     const byThreshold = label.threshold !== undefined;

@@ -69,6 +69,18 @@ describe('schema validation', () => {
     expect(() => parseSchema({ ...base, features })).toThrow(SchemaError);
   });
 
+  test('unknown keys are rejected', () => {
+    const feature = { name: 'a', type: 'categorical', feeds: 'wide' };
+    expect(() => parseSchema({ ...base, csv: { ...base.csv, delimter: ';' }, features: [feature] })).toThrow(
+      'csv: unknown key "delimter"; the keys here are delimiter, header, columns, trim, comment, encoding, quote',
+    );
+    expect(() => parseSchema({ ...base, features: [{ ...feature, embedingDim: 8 }] })).toThrow(/^features\[0\] \("a"\): unknown key "embedingDim"/);
+    expect(() => parseSchema({ ...base, features: [{ ...feature, missing: { polcy: 'own-id' } }] })).toThrow(/features\[0\] \("a"\)\.missing: unknown key "polcy"/);
+    expect(() => parseSchema({ ...base, features: [{ ...feature, vocabulary: { minCout: 2 } }] })).toThrow(/\.vocabulary: unknown key "minCout"/);
+    expect(() => parseSchema({ ...base, labels: [{ ...base.labels[0], postive: ['1'] }], features: [feature] })).toThrow(/labels\[0\] \("y"\): unknown key "postive"/);
+    expect(() => parseSchema({ ...base, feature: [], features: [feature] })).toThrow('schema: unknown key "feature"');
+  });
+
   test('file without header needs columns', () => {
     expect(() => parseSchema({ csv: {}, features: [{ name: 'a', type: 'numeric' }], labels: [] })).toThrow(/needs "columns"/);
   });
