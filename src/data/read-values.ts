@@ -25,13 +25,23 @@ export interface BoundColumns {
   indexOf(column: string): number;
 }
 
-/** Binds column names to positions; throws SchemaError naming every column the schema needs but the source lacks. */
+/**
+ * Binds column names to positions. Throws a SchemaError naming every column the schema needs
+ * but the source lacks, and the features or labels that read the first one.
+ */
 export function bindColumns(schema: Schema, columns: string[]): BoundColumns {
   const positions = new Map(columns.map((name, i) => [name, i]));
   const needed = [...schema.features.flatMap(inputColumnsOf), ...schema.labels.map(sourceColumn)];
   const absent = [...new Set(needed.filter((name) => !positions.has(name)))];
   if (absent.length > 0) {
-    throw new SchemaError(`schema: column${absent.length > 1 ? 's' : ''} ${absent.map((name) => `"${name}"`).join(', ')} not found in the data (columns: ${columns.join(', ')})`);
+    const readers = [
+      ...schema.features.filter((feature) => inputColumnsOf(feature).includes(absent[0])).map((feature) => `feature "${feature.name}"`),
+      ...schema.labels.filter((label) => sourceColumn(label) === absent[0]).map((label) => `label "${label.name}"`),
+    ];
+    throw new SchemaError(
+      `schema: column${absent.length > 1 ? 's' : ''} ${absent.map((name) => `"${name}"`).join(', ')} not found in the data (columns: ${columns.join(', ')}); ` +
+        `${readers.join(' and ')} read${readers.length === 1 ? 's' : ''} "${absent[0]}". For a CSV file, the columns are the schema's csv.columns and its lookups' columns`,
+    );
   }
   return { columns, indexOf: (column) => positions.get(column)! };
 }

@@ -1,9 +1,10 @@
 // Row sources read from CSV files: a file joined with its lookup tables. Sources that need no file system are in row-source.ts.
 
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { BadRows, openCsv, type Row } from './csv.js';
-import { SchemaError } from './errors.js';
+import { DataFileError, SchemaError } from './errors.js';
 import type { RowSource } from './row-source.js';
 import type { Schema } from './schema.js';
 
@@ -38,7 +39,13 @@ export function csvSource(schema: Schema, path: string): RowSource {
     const loaded: Map<string, string[]>[] = [];
     for (const [i, lookup] of lookups.entries()) {
       // A bad line in a lookup table is always an error: skipping it would drop every row that uses it.
-      const csv = await openCsv(join(dirname(path), lookup.file), lookup.csv, new BadRows(false));
+      const tablePath = join(dirname(path), lookup.file);
+      if (!existsSync(tablePath)) {
+        throw new DataFileError(
+          `lookup table not found: ${tablePath}; the schema's lookups[${i}] joins "${lookup.file}" on column "${lookup.key}", and it is read from the folder of the data file ${path}, so put a copy there`,
+        );
+      }
+      const csv = await openCsv(tablePath, lookup.csv, new BadRows(false));
       const keyIndex = csv.columns.indexOf(lookup.key);
       const extraIndex = lookupColumns[i].map((name) => csv.columns.indexOf(name));
       const table = new Map<string, string[]>();

@@ -57,6 +57,28 @@ describe('CSV parsing', () => {
     await expect(collectRows(wrong, new BadRows(false))).rejects.toThrow(/header \(name, years, label\) differs from the schema's columns/);
   });
 
+  test('column that no schema column matches names its reader', async () => {
+    const renamed = parseSchema({ ...schema, csv: { columns: ['name', 'years', 'label'] } });
+    const source = csvSource(renamed, writeTemporary('h2.csv', 'a,1,>50K\n'));
+    await expect(fit(renamed, source)).rejects.toThrow(
+      'schema: column "age" not found in the data (columns: name, years, label); feature "age" reads "age". For a CSV file, the columns are the schema\'s csv.columns',
+    );
+  });
+
+  test('missing lookup table names where it was looked for', async () => {
+    const joined = parseSchema({
+      ...schema,
+      csv: { columns: ['name', 'label'] },
+      lookups: [{ file: 'ages.csv', key: 'name', csv: { columns: ['name', 'age'] } }],
+    });
+    const dir = temporaryDir();
+    const path = join(dir, 'rows.csv');
+    writeFileSync(path, 'a,>50K\n');
+    await expect(collectRows(csvSource(joined, path), new BadRows(false))).rejects.toThrow(
+      `lookup table not found: ${join(dir, 'ages.csv')}; the schema's lookups[0] joins "ages.csv" on column "name", and it is read from the folder of the data file ${path}, so put a copy there`,
+    );
+  });
+
   test('comment line is skipped with its line number kept', async () => {
     const commented = parseSchema({ ...schema, csv: { ...schema.csv, comment: '|' } });
     const path = writeTemporary('c.csv', '|1x3 Cross validator\na,1,>50K\nb,x,<=50K\n');
