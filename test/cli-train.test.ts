@@ -184,6 +184,14 @@ describe.runIf(haveData)('sparrow train, eval and predict on Adult', () => {
     expect(finished.stderr).toContain(`--resume: the run saved in ${resumed} has finished 2 epoch(s), and --epochs is 2; pass a larger --epochs to train further`);
   });
 
+  test('train rejects options of other models', async () => {
+    const result = await sparrow(['train', '--preset', 'adult', '--data', trainSlice, '--model', 'wide-deep', '--experts', '4']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('--experts: applies to --model omoe, mmoe only, and --model is wide-deep; leave it out or choose one of those models');
+    const wide = await sparrow(['train', '--preset', 'adult', '--data', trainSlice, '--model', 'wide', '--hidden', '8']);
+    expect(wide.stderr).toContain('--hidden: applies to --model deep, wide-deep only, and --model is wide');
+  });
+
   test('a missing model directory is a clear error', async () => {
     const result = await sparrow(['eval', '--model', join(scratch, 'no-model'), '--data', testSlice]);
     expect(result.code).not.toBe(0);

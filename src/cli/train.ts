@@ -347,6 +347,32 @@ export function registerTrain(program: Command): void {
   addBackendOptions(command).action(async (options: TrainCliOptions, self: Command) => runTrain(options, self));
 }
 
+/** Options that apply to some models only: option key, flag, and the models that read it. */
+const MODEL_OPTIONS: [string, string, readonly string[]][] = [
+  ['experts', '--experts', ['omoe', 'mmoe']],
+  ['expertHidden', '--expert-hidden', ['omoe', 'mmoe']],
+  ['gateDropout', '--gate-dropout', ['omoe', 'mmoe']],
+  ['bottomHidden', '--bottom-hidden', ['shared-bottom']],
+  ['towerHidden', '--tower-hidden', MULTI_TASK_KINDS],
+  ['sharedHidden', '--shared-hidden', MULTI_TASK_KINDS],
+  ['taskWeights', '--task-weights', MULTI_TASK_KINDS],
+  ['wideTasks', '--wide-tasks', MULTI_TASK_KINDS],
+  ['biasTower', '--bias-tower or --no-bias-tower', MULTI_TASK_KINDS],
+  ['biasTasks', '--bias-tasks', MULTI_TASK_KINDS],
+  ['biasHidden', '--bias-hidden', MULTI_TASK_KINDS],
+  ['biasDropout', '--bias-dropout', MULTI_TASK_KINDS],
+  ['hidden', '--hidden', ['deep', 'wide-deep']],
+];
+
+/** Throws when the command line gives an option that the chosen model does not read. */
+function checkModelOptions(model: string, command: Command): void {
+  for (const [key, flag, models] of MODEL_OPTIONS) {
+    if (command.getOptionValueSource(key) === 'cli' && !models.includes(model)) {
+      throw new Error(`${flag}: applies to --model ${models.join(', ')} only, and --model is ${model}; leave it out or choose one of those models`);
+    }
+  }
+}
+
 /** Options that a resumed run takes from its checkpoint, by option key, with their flags. */
 const RESUMED_OPTIONS = [
   ['model', '--model'],
@@ -394,6 +420,7 @@ async function runTrain(given: TrainCliOptions, command: Command): Promise<void>
   const backendName = backend.name as BackendName;
   const resumed = given.resume ? loadModel(given.resume, backendName, { optimizer: true }) : null;
   const options = resumed?.config.training ? withResumedOptions(given, command, resumed.config.training.options, given.resume!) : given;
+  checkModelOptions(options.model, command);
   const seed = parseInteger(options.seed, '--seed');
   const epochs = parseInteger(options.epochs, '--epochs', 1);
   const batchSize = parseInteger(options.batchSize, '--batch-size', 1);

@@ -7,7 +7,7 @@
 // `config` is the caller's JSON (model config, schema, fitted data state, hash seed, training
 // state, metrics). `files` ties config.json to the exact safetensors files written with it.
 
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { fsyncDirectory, isErrorCode, writeAll, writeFileAtomic } from './atomic.js';
@@ -71,6 +71,9 @@ export function saveCheckpoint(directory: string, parts: CheckpointParts): void 
   // NOTE: a crash while writing leaves this staging directory behind; the next save does not remove it.
   mkdirSync(dirname(target), { recursive: true });
   const staging = mkdtempSync(join(dirname(target), `.${basename(target)}.staging-`));
+  // mkdtemp creates the directory for its owner only (0700); a checkpoint gets the mode of a
+  // directory made with mkdir, 0777 less the umask, like any other output.
+  chmodSync(staging, 0o777 & ~process.umask());
   try {
     writeParts(staging, parts);
     fsyncDirectory(staging);

@@ -133,7 +133,10 @@ export class Optimizer {
         : Object.entries(options.params).map(([name, tensor]) => ({ name, tensor }));
 
       for (const { name, tensor } of entries) {
-        if (!(tensor instanceof Tensor)) throw new TypeError(`Optimizer: parameter ${name} of group ${groupName} is not a Tensor`);
+        if (!(tensor instanceof Tensor)) {
+          const hint = typeof tensor === 'object' && tensor !== null && 'shards' in tensor ? '; for a ShardedTable, pass its tensors: table.shards' : '';
+          throw new TypeError(`Optimizer: parameter ${name} of group ${groupName} is not a Tensor${hint}`);
+        }
         if (tensor.dtype !== 'f32') throw new TypeError(`Optimizer: parameter ${name} is ${tensor.describe()}; only f32 parameters can be optimized`);
         if (seenTensors.has(tensor)) throw new RangeError(`Optimizer: parameter ${name} (${tensor.describe()}) appears twice; give each parameter to one group only`);
         if (seenNames.has(name)) throw new RangeError(`Optimizer: two parameters are named ${name}; parameter names must be unique`);

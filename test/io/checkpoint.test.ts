@@ -1,6 +1,6 @@
 // Checkpoint directories: round trip, replacement, format version, missing and changed files.
 
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 
@@ -48,6 +48,14 @@ describe('checkpoint round trip', () => {
     expect(Object.keys(configFile.files)).toEqual(['model.safetensors', 'optimizer.safetensors']);
     expect(configFile.files['model.safetensors'].bytes).toBe(readFileSync(join(directory, 'model.safetensors')).length);
     expect(configFile.files['model.safetensors'].sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  test('directory gets the mode of mkdir', () => {
+    const parent = temporaryDirectory();
+    const directory = join(parent, 'run');
+    saveCheckpoint(directory, parts(1));
+    mkdirSync(join(parent, 'plain'));
+    expect(statSync(directory).mode & 0o777).toBe(statSync(join(parent, 'plain')).mode & 0o777);
   });
 
   test('without optimizer', () => {

@@ -253,6 +253,10 @@ describe('bad input', () => {
     expect(make({ kind: 'sgd', momentm: 0.9 } as unknown as sp.OptimizerConfig)).toThrow('sgd: unknown option "momentm"; sgd takes momentum, nesterov, weightDecay');
     expect(make('adam' as unknown as sp.OptimizerConfig)).toThrow(`optimizer: expected an object such as { kind: 'adam' }, got string "adam"`);
     expect(() => new sp.Optimizer([])).toThrow(RangeError);
+    const table = sp.ShardedTable.create(4, 2, { backend: 'cpu', requiresGrad: true });
+    expect(() => new sp.Optimizer([{ params: [table as unknown as sp.Tensor], optimizer: { kind: 'adam' }, lr: 0.1 }])).toThrow(
+      'Optimizer: parameter group0.0 of group group0 is not a Tensor; for a ShardedTable, pass its tensors: table.shards',
+    );
     expect(() => new sp.Optimizer([{ params: [w, w], optimizer: { kind: 'sgd' }, lr: 0.1 }])).toThrow(/appears twice/);
     const ids = sp.tensor(new Int32Array([1]), [1], { backend: 'cpu' });
     expect(() => new sp.Optimizer([{ params: [ids], optimizer: { kind: 'sgd' }, lr: 0.1 }])).toThrow(/only f32 parameters can be optimized/);
