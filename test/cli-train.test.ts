@@ -78,7 +78,7 @@ describe.runIf(haveData)('sparrow train, eval and predict on Adult', () => {
 
     const skipped = await sparrow(['eval', '--model', modelDir, '--data', bad, '--skip-bad-rows', '--json']);
     expect(skipped.code, skipped.stderr).toBe(0);
-    expect(skipped.stderr).toMatch(/skipped 1 bad row/);
+    expect(skipped.stderr).toMatch(/skipped 1 bad row\(s\): 1 number; first: .*bad\.csv line 6, column 1 "age": not a number \(value "forty"\)/);
     expect(lastJson(skipped.stdout).rows).toBe(499);
   });
 

@@ -102,7 +102,7 @@ export async function readServingRows(state: FittedState, path: string, options:
     lines.push(row.line);
     keys?.push(String(row.values[keyIndex]));
   }
-  if (badRows.count > 0) process.stderr.write(`${path}: skipped ${badRows.count} bad row(s) (${JSON.stringify(badRows.byReason)})\n`);
+  if (badRows.count > 0) process.stderr.write(`${path}: ${badRows.summary()}\n`);
   return { data: builder.finish(), lines, keys, skipped: badRows.count };
 }
 

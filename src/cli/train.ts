@@ -272,7 +272,7 @@ function formatPretrain(report: PretrainReport): string {
 async function encodeSource(source: RowSource, encoder: Encoder, skipBadRows: boolean, what: string): Promise<SparseBatch> {
   const badRows = new BadRows(skipBadRows);
   const batch = await encodeAll(source, encoder, badRows);
-  if (badRows.count > 0) process.stderr.write(`${what}: skipped ${badRows.count} bad row(s) (${JSON.stringify(badRows.byReason)})\n`);
+  if (badRows.count > 0) process.stderr.write(`${what}: ${badRows.summary()}\n`);
   return batch;
 }
 

@@ -35,4 +35,13 @@ export class BadRows {
     this.byReason[info.reason] = (this.byReason[info.reason] ?? 0) + 1;
     if (this.examples.length < 5) this.examples.push(error.message.split('; fix the row')[0]);
   }
+
+  /**
+   * Summarizes the skipped rows for a log line, such as "skipped 2 bad row(s): 1 number, 1
+   * field count; first: people.csv line 4, column 2 "age": not a number (value "x")".
+   */
+  summary(): string {
+    const reasons = Object.entries(this.byReason).map(([reason, count]) => `${count} ${reason}`);
+    return `skipped ${this.count} bad row(s): ${reasons.join(', ')}${this.examples.length > 0 ? `; first: ${this.examples[0]}` : ''}`;
+  }
 }
