@@ -42,6 +42,12 @@ describe('backend discovery', () => {
     );
   });
 
+  test('invalid backend names are rejected', () => {
+    expect(() => sp.ones([2], { backend: 'gpu' as sp.BackendName })).toThrow('backend: invalid value "gpu"; use "cpu" or "webgpu"');
+    const object = sp.getBackend('cpu') as unknown as sp.BackendName;
+    expect(() => sp.ones([2], { backend: object })).toThrow(/use "cpu" or "webgpu" \(for a Backend object, pass its name: backend\.name\)/);
+  });
+
   test('init keeps the first adapter', async () => {
     const webgpu = sp.getWebGPUBackend();
     if (webgpu === null) return;
@@ -158,6 +164,10 @@ describe.each(backends)('engine on %s', (backend) => {
     expect(() => sp.tensor([1, 2, 3], [2, 2], { backend })).toThrow(/3 values do not fill shape \[2, 2\]/);
     expect(() => sp.tensor([1.5], [1], { backend, dtype: 'i32' })).toThrow(/value 1.5 at index 0 is not a valid i32/);
     expect(() => sp.zeros([2, -1], { backend })).toThrow(/invalid shape/);
+    const f16 = 'f16' as sp.DType;
+    expect(() => sp.tensor([1], [1], { backend, dtype: f16 })).toThrow(new sp.DTypeError('tensor: invalid dtype "f16"; use f32, i32 or u32'));
+    expect(() => sp.ones([2], { backend, dtype: f16 })).toThrow(new sp.DTypeError('full: invalid dtype "f16"; use f32, i32 or u32'));
+    expect(() => sp.cast(sp.ones([2], { backend }), f16)).toThrow(new sp.DTypeError('cast: invalid dtype "f16"; use f32, i32 or u32'));
   });
 
   test('seeded random values repeat for one seed', async () => {

@@ -79,6 +79,14 @@ describe('matmul', () => {
       }
     }
     expect(gradcheck((a, b) => sp.matmul(a, b), [{ shape: [2, 2, 3] }, { shape: [3, 2] }])).toBe(18);
+    expect(gradcheck((a, b) => sp.matmul(a, b), [{ shape: [1, 2, 3] }, { shape: [3, 2] }])).toBe(12);
+  });
+
+  test('batch dimensions of ones are kept', () => {
+    const ones = (shape: number[]) => sp.ones(shape, { backend: 'cpu' });
+    expect(sp.matmul(ones([1, 2, 3]), ones([3, 2])).shape).toEqual([1, 2, 2]);
+    expect(sp.matmul(ones([2, 3]), ones([1, 3, 2])).shape).toEqual([1, 2, 2]);
+    expect(sp.matmul(ones([1, 1, 2, 3]), ones([1, 3, 2])).shape).toEqual([1, 1, 2, 2]);
   });
 
   test('mismatched inner dimensions name both shapes', () => {
@@ -102,6 +110,12 @@ describe('linear', () => {
 
   test('without bias, on a rank-3 input', async () => {
     await expectParity('linear no bias', (x, w) => sp.linear(x, w), [{ shape: [2, 5, 6] }, { shape: [6, 3] }], { tolerance: tolerance(6) });
+  });
+
+  test('rejects an unknown activation', () => {
+    const x = sp.zeros([2, 3], { backend: 'cpu' });
+    const w = sp.zeros([3, 4], { backend: 'cpu' });
+    expect(() => sp.linear(x, w, null, { activation: 'gelu' as 'relu' })).toThrow('linear: invalid activation "gelu"; use one of none, relu, sigmoid, tanh, leakyRelu');
   });
 
   test('rejects a bias of the wrong length', () => {

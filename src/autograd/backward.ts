@@ -66,7 +66,11 @@ function releaseNode(node: TapeNode): void {
  */
 export function backward(root: Tensor, seed: Tensor | undefined, options: { retainGraph?: boolean } = {}): void {
   root.storage('backward');
-  if (!root.requiresGrad) throw new ShapeError(`backward: tensor ${root.describe()} does not require a gradient`);
+  if (!root.requiresGrad) {
+    const stopped = root.gradientStoppedBy;
+    const why = stopped ? `: op ${stopped.op}, which made it, is not differentiable (${stopped.reason})` : '';
+    throw new ShapeError(`backward: tensor ${root.describe()} does not require a gradient${why}`);
+  }
   if (seed === undefined && root.size !== 1) {
     throw new ShapeError(`backward: tensor ${root.describe()} is not a scalar; pass the seed gradient explicitly`);
   }
@@ -103,8 +107,13 @@ export function backward(root: Tensor, seed: Tensor | undefined, options: { reta
         const grad = inputGrads[i];
         if (grad === null || grad === undefined) return;
         if (grad instanceof RowSparse) {
-          acceptRowSparse(grads, input, grad);
+          acceptRowSparse(grads, input, grad, node.opName);
           return;
+        }
+        if (!shapesEqual(grad.shape, input.shape)) {
+          throw new ShapeError(
+            `${node.opName} backward: the gradient of input ${i} is ${formatShape(grad.shape)}, but input ${i} is tensor ${input.describe()}; a backward returns one gradient of each input's shape`,
+          );
         }
         if (!input.requiresGrad) {
           if (!inputs.includes(grad) && !outputGrads.includes(grad)) grad.dispose();
@@ -173,7 +182,7 @@ function rewrapRowSparse(grad: Tensor | UnwrappedRowSparse | null): Tensor | Row
  * Takes a row-sparse gradient for `input`: a leaf accumulates it in `sparseGrad`, any other
  * tensor gets it densified into the dense gradient flow.
  */
-function acceptRowSparse(grads: Map<Tensor, Tensor>, input: Tensor, grad: RowSparse): void {
+function acceptRowSparse(grads: Map<Tensor, Tensor>, input: Tensor, grad: RowSparse, opName: string): void {
   if (!input.requiresGrad) {
     grad.dispose();
     return;
@@ -181,7 +190,7 @@ function acceptRowSparse(grads: Map<Tensor, Tensor>, input: Tensor, grad: RowSpa
   if (!shapesEqual(grad.denseShape, input.shape)) {
     const shape = formatShape(grad.denseShape);
     grad.dispose();
-    throw new ShapeError(`backward: row-sparse gradient of shape ${shape} does not match tensor ${input.describe()}`);
+    throw new ShapeError(`${opName} backward: row-sparse gradient of shape ${shape} does not match input tensor ${input.describe()}`);
   }
   if (input.node !== null) {
     const dense = rowSparseToDense(grad);

@@ -90,6 +90,11 @@ export async function init(options: InitOptions = {}): Promise<Backend> {
 export function getBackend(name?: BackendName): Backend {
   if (name === undefined) return defaultBackend;
   if (name === 'cpu') return cpuBackend;
+  if (name !== 'webgpu') {
+    const value: unknown = name;
+    const hint = typeof value === 'object' && value !== null && 'name' in value ? ' (for a Backend object, pass its name: backend.name)' : '';
+    throw new BackendError(`backend: invalid value ${typeof value === 'string' ? JSON.stringify(value) : String(value)}; use "cpu" or "webgpu"${hint}`);
+  }
   if (webgpuBackend === null) {
     throw new BackendError('webgpu: the WebGPU backend is not initialized; call `await init({ backend: "webgpu" })` first');
   }

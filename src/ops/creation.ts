@@ -4,7 +4,7 @@ import type { BackendName } from '../backend/backend.js';
 import { getBackend } from '../backend/registry.js';
 import { mapProgram } from '../kernels/elementwise.js';
 import { WGSL_HASH } from '../kernels/random.js';
-import { ShapeError } from '../errors.js';
+import { DTypeError, ShapeError } from '../errors.js';
 import { isDType, type DType } from '../tensor/dtype.js';
 import { runOp } from '../tensor/engine.js';
 import { assertValidShape, formatShape, sizeOf, type Shape } from '../tensor/shape.js';
@@ -73,11 +73,16 @@ export function tensor(values: NestedArray | ArrayLike<number>, shape?: number[]
     throw new ShapeError(`tensor: ${flat.length} values do not fill shape ${formatShape(resolvedShape)} (${sizeOf(resolvedShape)} elements)`);
   }
   const dtype = options.dtype ?? (values instanceof Int32Array ? 'i32' : values instanceof Uint32Array ? 'u32' : 'f32');
-  if (!isDType(dtype)) throw new TypeError(`tensor: invalid dtype "${String(dtype)}"; use f32, i32 or u32`);
+  checkDType('tensor', dtype);
   checkIntegers(flat, dtype);
 
   const backend = getBackend(options.backend);
   return finish(new Tensor(backend.upload(flat, dtype), resolvedShape, dtype), options);
+}
+
+/** Throws a DTypeError unless `dtype` is one of the dtypes that tensors have. */
+export function checkDType(op: string, dtype: unknown): asserts dtype is DType {
+  if (!isDType(dtype)) throw new DTypeError(`${op}: invalid dtype ${JSON.stringify(dtype)}; use f32, i32 or u32`);
 }
 
 function checkIntegers(values: ArrayLike<number>, dtype: DType): void {
@@ -120,6 +125,7 @@ export const fillOp = defineOp<FillAttrs>({
 
 export function full(shape: number[], value: number, options: CreateOptions = {}): Tensor {
   const dtype = options.dtype ?? 'f32';
+  checkDType('full', dtype);
   if (dtype !== 'f32') checkIntegers([value], dtype);
   // The WebGPU fill passes the value as an f32 uniform, so integers beyond 2^24 use an upload.
   if (dtype !== 'f32' && Math.abs(value) > 16777216) return tensor(new Array(sizeOf(shape)).fill(value), shape, options);

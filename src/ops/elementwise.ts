@@ -6,7 +6,7 @@ import type { DType } from '../tensor/dtype.js';
 import { runOp } from '../tensor/engine.js';
 import { broadcastShapes, shapesEqual } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { scalarLike } from './creation.js';
+import { checkDType, scalarLike } from './creation.js';
 import { defineOp, type BackwardFn, type OpDef, type TensorSpec } from './op.js';
 import { sumToShape } from './reduce.js';
 import { expectDType, expectInputs, expectSameDType } from './validate.js';
@@ -422,5 +422,6 @@ export const castOp = defineOp<CastAttrs>({
 
 /** Converts to another dtype; see `castReference` for the rules. */
 export function cast(x: Tensor, dtype: DType): Tensor {
+  checkDType('cast', dtype);
   return runOp(castOp, [x], { dtype })[0];
 }

@@ -9,6 +9,8 @@ import { leakyReluSlopeOp, maskPositive, mul, sub } from './elementwise.js';
 import { defineOp, type TensorSpec } from './op.js';
 import { sum, sumToShape } from './reduce.js';
 
+const ACTIVATIONS: readonly MatmulActivation[] = ['none', 'relu', 'sigmoid', 'tanh', 'leakyRelu'];
+
 export interface MatmulOptions {
   /** A is stored as [..., k, m] and used transposed. */
   transposeA?: boolean;
@@ -57,7 +59,9 @@ function geometry(name: string, a: TensorSpec, b: TensorSpec, attrs: MatmulAttrs
   const batchA = sizeOf(batchShapeA);
   const batchB = sizeOf(batchShapeB);
   let batchShape: number[];
-  if (batchA === 1) batchShape = [...batchShapeB];
+  // Both operands unbatched (batch dimensions of ones only): the output keeps the longer ones.
+  if (batchA === 1 && batchB === 1) batchShape = [...(batchShapeA.length >= batchShapeB.length ? batchShapeA : batchShapeB)];
+  else if (batchA === 1) batchShape = [...batchShapeB];
   else if (batchB === 1 || formatShape(batchShapeA) === formatShape(batchShapeB)) batchShape = [...batchShapeA];
   else {
     throw new ShapeError(`${name}: batch dimensions ${formatShape(batchShapeA)} and ${formatShape(batchShapeB)} differ; they must be equal or one of them 1`);
@@ -219,7 +223,11 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
 
   const inFeatures = x.shape[x.rank - 1];
   const rows = x.reshape([-1, inFeatures]);
-  const attrs: MatmulAttrs = { transposeA: false, transposeB: false, activation: options.activation ?? 'none', leakyAlpha };
+  const activation = options.activation ?? 'none';
+  if (!ACTIVATIONS.includes(activation)) {
+    throw new RangeError(`linear: invalid activation ${JSON.stringify(activation)}; use one of ${ACTIVATIONS.join(', ')}`);
+  }
+  const attrs: MatmulAttrs = { transposeA: false, transposeB: false, activation, leakyAlpha };
   const [y] = runOp(matmulOp, bias ? [rows, weight, bias] : [rows, weight], attrs);
   rows.dispose();
   return reshapeOwned(y, [...x.shape.slice(0, -1), weight.shape[1]]);

@@ -89,5 +89,13 @@ export function defineOp<A = Record<string, never>>(def: OpDef<A>): OpDef<A> {
   if (!/^[A-Za-z][A-Za-z0-9_.-]*$/.test(def.name)) {
     throw new TypeError(`defineOp: invalid op name "${def.name}"; use letters, digits, '_', '.' or '-'`);
   }
+  for (const field of ['shape', 'cpu', 'webgpu'] as const) {
+    if (typeof def[field] !== 'function') throw new TypeError(`defineOp: op "${def.name}" has no ${field} function; every op needs shape, cpu and webgpu`);
+  }
+  const backward: unknown = def.backward;
+  const marked = typeof backward === 'object' && backward !== null && typeof (backward as { notDifferentiable?: unknown }).notDifferentiable === 'string';
+  if (typeof backward !== 'function' && !marked) {
+    throw new TypeError(`defineOp: op "${def.name}" needs a backward function, or { notDifferentiable: 'reason' } when it has no gradient`);
+  }
   return Object.freeze(def);
 }

@@ -104,6 +104,11 @@ export function runOp<A>(def: OpDef<A>, inputs: Tensor[], attrs: A, backendName?
         tensor.outputIndex = i;
       }
     });
+  } else if (isGradEnabled()) {
+    // No gradient flows to the outputs: record the op that cut it, or pass on an earlier one.
+    const cut = typeof backward !== 'function' && inputs.some((tensor) => tensor.requiresGrad) ? { op: def.name, reason: backward.notDifferentiable } : null;
+    const stopped = cut ?? inputs.find((tensor) => tensor.gradientStoppedBy !== null)?.gradientStoppedBy ?? null;
+    if (stopped !== null) for (const tensor of outputs) tensor.gradientStoppedBy = stopped;
   }
   return outputs;
 }

@@ -49,6 +49,11 @@ export class Tensor {
   node: TapeNode | null = null;
   /** Index of this tensor among the outputs of `node`. */
   outputIndex = 0;
+  /**
+   * The op that cut the gradient: set when a non-differentiable op made this tensor from inputs
+   * that require a gradient, so that `backward()` can say why there is none.
+   */
+  gradientStoppedBy: { op: string; reason: string } | null = null;
   private handle: DataHandle | null;
   private requires = false;
 
