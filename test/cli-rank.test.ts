@@ -268,3 +268,29 @@ describe('sparrow rank and inspect on an MMoE youtube-sim model', () => {
     expect(result.stderr).toContain('is a shared-bottom model, which has no gates');
   });
 });
+
+describe('sparrow generate', () => {
+  beforeAll(buildCli);
+
+  test('writes the rows that train reads', async () => {
+    const out = join(scratch, 'generated-foodio.csv');
+    const result = await sparrow(['generate', '--preset', 'foodio', '--rows', '300', '--seed', '4', '--out', out, '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(lastJson(result.stdout)).toMatchObject({ preset: 'foodio', part: 'train', rows: 300, seed: 4, out });
+
+    const expected = join(scratch, 'expected-foodio.csv');
+    await writeCsv(new Foodio({ rows: 300, seed: 4, part: 'train' }).source(), expected);
+    expect(readFileSync(out, 'utf8')).toBe(readFileSync(expected, 'utf8'));
+
+    const test = await sparrow(['generate', '--preset', 'foodio', '--rows', '300', '--seed', '4', '--part', 'test', '--out', out, '--json']);
+    expect(lastJson(test.stdout).rows).toBe(75);
+  });
+
+  test('rejects real data sets and bad paths', async () => {
+    const adult = await sparrow(['generate', '--preset', 'adult', '--out', join(scratch, 'adult.csv')]);
+    expect(adult.code).not.toBe(0);
+    expect(adult.stderr).toContain('--preset: adult reads a real data set and generates no rows; use one of foodio, mmoe-synthetic, youtube-sim');
+    const missing = await sparrow(['generate', '--preset', 'foodio', '--out', join(scratch, 'no-dir', 'rows.csv')]);
+    expect(missing.stderr).toMatch(/--out: the directory .*no-dir of .* does not exist/);
+  });
+});

@@ -8,6 +8,7 @@ import { ADAPTER_CHOICES, type AdapterChoice } from '../backend/webgpu/discovery
 import { registerDemo } from './demo.js';
 import { registerDescribe } from './describe.js';
 import { registerExport } from './export.js';
+import { registerGenerate } from './generate.js';
 import { registerInspect } from './inspect.js';
 import { registerRank } from './rank.js';
 import { registerEvalPredict, registerTrain } from './train.js';
@@ -98,6 +99,7 @@ program
   });
 
 registerDescribe(program);
+registerGenerate(program);
 registerTrain(program);
 registerEvalPredict(program);
 registerDemo(program);
