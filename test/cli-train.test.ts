@@ -192,6 +192,25 @@ describe.runIf(haveData)('sparrow train, eval and predict on Adult', () => {
     expect(wide.stderr).toContain('--hidden: applies to --model deep, wide-deep only, and --model is wide');
   });
 
+  test('eval --part scores the held-out part of a split', async () => {
+    const splitModel = join(scratch, 'split-model');
+    const trained = await sparrow(['train', '--preset', 'adult', '--data', trainSlice, '--split', '0.5,0.25,0.25', '--epochs', '1', '--out', splitModel, '--json']);
+    expect(trained.code, trained.stderr).toBe(0);
+    const finalMetrics = lastJson(trained.stdout).metrics.income;
+
+    const held = await sparrow(['eval', '--model', splitModel, '--data', trainSlice, '--part', 'test', '--json']);
+    expect(held.code, held.stderr).toBe(0);
+    const metrics = lastJson(held.stdout);
+    expect(metrics.rows).toBe(finalMetrics.rows);
+    expect(metrics.rows).toBeLessThan(1000);
+    expect(Math.abs(metrics.metrics.income.auc - finalMetrics.auc)).toBeLessThanOrEqual(1e-6);
+
+    const unsplit = await sparrow(['eval', '--model', modelDir, '--data', testSlice, '--part', 'test']);
+    expect(unsplit.code).not.toBe(0);
+    expect(unsplit.stderr).toContain('--part: the model in');
+    expect(unsplit.stderr).toContain('was not trained on a split file');
+  });
+
   test('a missing model directory is a clear error', async () => {
     const result = await sparrow(['eval', '--model', join(scratch, 'no-model'), '--data', testSlice]);
     expect(result.code).not.toBe(0);

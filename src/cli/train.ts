@@ -11,7 +11,7 @@ import { openData } from '../data/dataset.js';
 import { Encoder } from '../data/encode.js';
 import { fit } from '../data/fit.js';
 import { PRESETS } from '../data/presets/index.js';
-import { csvSource, type RowSource } from '../data/source.js';
+import { csvSource, splitSource, SPLIT_PARTS, type RowSource, type SplitPart, type SplitSpec } from '../data/source.js';
 import { selectRows, type SparseBatch } from '../data/batch.js';
 import type { FittedState } from '../data/state.js';
 import { loadModel, saveModel, type SavedModel } from '../models/checkpoint.js';
@@ -561,6 +561,7 @@ async function runTrain(given: TrainCliOptions, command: Command): Promise<void>
         options: {
           model: options.model, epochs, batchSize, ...(multiTask ? {} : { hidden }), dropout, seed, schedule: options.schedule, wideOptimizer: options.wideOptimizer, deepOptimizer: options.deepOptimizer, wideLr, deepLr, l1,
           ...pretrainRecord,
+          ...(opened.split ? { split: { fractions: opened.split.fractions, seed: opened.split.seed } } : {}),
           ...(frozen ? { freezeExperts: true } : {}),
         },
         state: trainState,
@@ -613,6 +614,7 @@ async function runTrain(given: TrainCliOptions, command: Command): Promise<void>
 interface EvalCliOptions extends BackendOptions {
   model: string;
   data: string;
+  part?: string;
   batchSize: string;
   skipBadRows?: boolean;
   json?: boolean;
@@ -622,7 +624,15 @@ interface EvalCliOptions extends BackendOptions {
 async function loadForRows(options: EvalCliOptions): Promise<{ backend: Backend; model: SavedModel; data: SparseBatch }> {
   const backend = await initBackend(options);
   const { model, config } = loadModel(options.model, backend.name as BackendName);
-  const source = csvSource(config.data.schema, options.data);
+  let source = csvSource(config.data.schema, options.data);
+  if (options.part !== undefined) {
+    if (!(SPLIT_PARTS as readonly string[]).includes(options.part)) throw new Error(`--part: invalid value "${options.part}"; use one of ${SPLIT_PARTS.join(', ')}`);
+    const split = config.training?.options.split as SplitSpec | undefined;
+    if (split === undefined) {
+      throw new Error(`--part: the model in ${options.model} was not trained on a split file (no split is saved with it); evaluate a separate file with --data alone`);
+    }
+    source = splitSource(source, split, options.part as SplitPart);
+  }
   const data = await encodeSource(source, new Encoder(config.data, source.columns), options.skipBadRows ?? false, options.data);
   return { backend, model, data };
 }
@@ -670,6 +680,7 @@ export function registerEvalPredict(program: Command): void {
     .description('evaluate a saved model on a CSV file: AUC, accuracy at 0.5, log loss and calibration per task')
     .requiredOption('--model <dir>', 'checkpoint directory written by sparrow train --out')
     .requiredOption('--data <csv>', 'data with labels, in the format the model was trained on')
+    .option('--part <name>', 'evaluate only this part (train, validation or test) of the split that the model was trained with (train --split, or a preset\'s default split); --data must be the file that was split')
     .option('--batch-size <n>', 'rows per forward pass', '4096')
     .option('--skip-bad-rows', 'skip and count bad CSV rows instead of stopping at the first one')
     .option('--json', 'print one JSON object as the last line');
