@@ -1,6 +1,8 @@
 // Entry of `sparrow bench`: finds the benchmark adapter, runs the case grids and reports them.
 
+import { statSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { dirname, resolve } from 'node:path';
 
 import * as sp from '../src/index.js';
 
@@ -76,16 +78,23 @@ async function findBenchmarkGpu(): Promise<FoundGpu | { reason: string }> {
 function parseImpls(names: readonly string[] | undefined): Impl[] {
   if (names === undefined || names.length === 0) return [...IMPLS];
   for (const name of names) {
+    if (name === '') throw new Error('--impl: an empty implementation name (a stray comma?); use one or more of ' + IMPLS.join(', '));
     if (!(IMPLS as readonly string[]).includes(name)) {
       throw new Error(`--impl: invalid implementation "${name}"; use one or more of ${IMPLS.join(', ')}`);
     }
   }
-  return names as Impl[];
+  // Each implementation runs once, however often it is named.
+  return [...new Set(names)] as Impl[];
 }
 
-/** Runs the benchmark grids, prints the table, writes the JSON report and returns it. */
+/**
+ * Runs the benchmark grids, prints the table, writes the JSON report and returns it. The report
+ * path is checked before any case runs, so a bad `--out` cannot waste a long run.
+ */
 export async function runBenchmarks(opts: BenchOptions = {}): Promise<BenchReport> {
   const impls = parseImpls(opts.impls);
+  const out = opts.out ?? DEFAULT_REPORT_PATH;
+  checkReportPath(out);
   const cases = CASES.filter((benchCase) => opts.filter === undefined || benchCase.name.includes(opts.filter));
   if (cases.length === 0) {
     throw new Error(`--filter: no case name contains "${opts.filter}"; cases: ${CASES.map((c) => c.name).join(', ')}`);
@@ -122,15 +131,34 @@ export async function runBenchmarks(opts: BenchOptions = {}): Promise<BenchRepor
     peers: await tfjsPeerInfo(),
   };
 
-  const out = opts.out ?? DEFAULT_REPORT_PATH;
+  // The table first, so that the results are on screen even if writing the report fails.
+  const table = `${formatAdapter(adapter)}\n\n${formatTable(results)}\n`;
+  if (opts.json) process.stderr.write(table);
+  else process.stdout.write(table);
   writeReport(report, out);
-
-  const table = `${formatAdapter(adapter)}\n\n${formatTable(results)}\n\nJSON report: ${out}\n`;
-  if (opts.json) {
-    process.stderr.write(table);
-    process.stdout.write(JSON.stringify(report) + '\n');
-  } else {
-    process.stdout.write(table);
-  }
+  process.stderr.write(`JSON report: ${out}\n`);
+  if (opts.json) process.stdout.write(JSON.stringify(report) + '\n');
   return report;
+}
+
+/** Throws unless `path` can become the report file: not empty, not a directory, and not under a file. */
+function checkReportPath(path: string): void {
+  if (path.trim() === '') throw new Error('--out: the report path is empty; give a file path such as bench/results/latest.json');
+  // Missing folders are created; an existing file on the way cannot become one.
+  for (let folder = dirname(resolve(path)); folder !== dirname(folder); folder = dirname(folder)) {
+    const stat = statSync(folder, { throwIfNoEntry: false });
+    if (stat === undefined) continue;
+    if (!stat.isDirectory()) throw new Error(`--out: "${folder}" in "${path}" is a file, not a folder; choose another path`);
+    break;
+  }
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`--out: "${path}" is a directory; give a file path`);
+}
+
+/** Returns the exit status of a finished run: 1 when a row failed or no row was measured (printing which), else 0. */
+export function benchExitCode(report: BenchReport): number {
+  const failed = report.results.filter((result) => result.error !== undefined);
+  const measured = report.results.filter((result) => result.medianMs !== null);
+  if (failed.length > 0) process.stderr.write(`[bench] ${failed.length} row(s) failed: ${failed.map((result) => `${result.case} ${typeof result.shape === 'string' ? result.shape : JSON.stringify(result.shape)} ${result.impl}`).join('; ')}\n`);
+  if (measured.length === 0) process.stderr.write('[bench] no row was measured: every row was skipped (see the reasons above)\n');
+  return failed.length > 0 || measured.length === 0 ? 1 : 0;
 }

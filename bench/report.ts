@@ -1,8 +1,9 @@
 // Prints benchmark results as a side-by-side table and writes them as one JSON object.
 
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
+import { writeAll, writeFileAtomic } from '../src/io/atomic.js';
 import type { BenchResult, Impl } from './harness.js';
 
 /** The adapter the WebGPU implementations ran on; a field the adapter leaves blank is an empty string. */
@@ -102,7 +103,8 @@ export function formatTable(results: readonly BenchResult[]): string {
       shape,
       impl,
       formatNumber(result.firstRunMs, 1),
-      formatNumber(result.medianMs, 2),
+      // A CPU train-adult epoch is extrapolated from its first steps.
+      `${formatNumber(result.medianMs, 2)}${(result as { extrapolated?: boolean }).extrapolated === true ? ' (extrapolated)' : ''}`,
       formatNumber(result.gflops, 2),
       formatNumber(result.examplesPerSecond, 0),
       isSparrowRow ? '' : formatRatio(speedup(result, sparrow)),
@@ -119,7 +121,12 @@ export function formatTable(results: readonly BenchResult[]): string {
     row.map((cell, column) => (column < textColumns ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ');
 
   const lines = [formatRow(header), widths.map((width) => '-'.repeat(width)).join('  '), ...rows.map(formatRow)];
-  lines.push('', 'Matmul shapes are m x k x n. Ratios are speedups (reference median / row median); above 1x the row is faster.');
+  lines.push('');
+  if (results.some((result) => result.case === 'matmul')) lines.push('Matmul shapes are m x k x n.');
+  lines.push(
+    'Ratios are speedups (reference median / row median); above 1x the row is faster. "vs best peer" compares with the fastest TF.js backend on the same case and shape.',
+    'median ms is one run of the case: one product (matmul), one training step (embedding), one epoch (train-adult).',
+  );
   if (results.some((result) => variantOf(result) !== undefined)) {
     lines.push('A sparrow-webgpu row with a variant other than the default (sorted) is compared with the default row.');
   }
@@ -137,7 +144,6 @@ export function formatAdapter(adapter: AdapterRecord | null): string {
 /** Writes `report` as JSON to `path` through a temporary file and a rename, so readers never see half a file. */
 export function writeReport(report: BenchReport, path: string = DEFAULT_REPORT_PATH): void {
   mkdirSync(dirname(path), { recursive: true });
-  const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, JSON.stringify(report, null, 2) + '\n');
-  renameSync(temporary, path);
+  const bytes = new TextEncoder().encode(JSON.stringify(report, null, 2) + '\n');
+  writeFileAtomic(path, (fd) => writeAll(fd, bytes));
 }

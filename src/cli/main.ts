@@ -83,19 +83,20 @@ program
   .command('bench')
   .description('run the kernel benchmarks side by side with TensorFlow.js (needs the development dependencies)')
   .option('--filter <case>', 'run only the cases whose name contains this text (cases: matmul, embedding, train-adult)')
-  .option('--impl <list>', 'comma-separated implementations: sparrow-webgpu, sparrow-cpu, tfjs-webgpu, tfjs-wasm, tfjs-cpu (default: all)')
-  .option('--out <path>', 'path of the JSON report', 'bench/results/latest.json')
+  .option(
+    '--impl <list>',
+    'comma-separated implementations: sparrow-webgpu, sparrow-cpu, tfjs-webgpu, tfjs-wasm, tfjs-cpu; may be repeated (default: all)',
+    (value: string, previous: string[] | undefined) => [...(previous ?? []), ...value.split(',').map((name) => name.trim())],
+  )
+  .option('--out <path>', 'path of the JSON report, relative to the current folder; missing folders are created and an existing file is replaced', 'bench/results/latest.json')
   .option('--json', 'print the report as one JSON object on the last line (the table goes to stderr)')
-  .action(async (options: { filter?: string; impl?: string; out: string; json?: boolean }) => {
+  .action(async (options: { filter?: string; impl?: string[]; out: string; json?: boolean }) => {
     // A separate bundle, so that other commands do not load TensorFlow.js.
     const benchPath = new URL('./bench.js', import.meta.url).href;
     const bench = (await import(benchPath)) as typeof import('../../bench/main.js');
-    await bench.runBenchmarks({
-      filter: options.filter,
-      impls: options.impl?.split(',').map((name) => name.trim()),
-      out: options.out,
-      json: options.json,
-    });
+    const report = await bench.runBenchmarks({ filter: options.filter, impls: options.impl, out: options.out, json: options.json });
+    // A row that failed, or a run that measured nothing, fails the command for scripts and CI.
+    process.exitCode = bench.benchExitCode(report);
   });
 
 registerDescribe(program);
@@ -108,8 +109,9 @@ registerInspect(program);
 registerExport(program);
 try {
   await program.parseAsync(process.argv);
-  // Dawn's threads keep the process alive after the work is done.
-  process.exit(0);
+  // Dawn's threads keep the process alive after the work is done. A command may have set a
+  // failing exit code without throwing (bench, when a row failed).
+  process.exit(process.exitCode ?? 0);
 } catch (error) {
   process.stderr.write(`sparrow: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
