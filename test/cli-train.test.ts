@@ -80,6 +80,7 @@ describe.runIf(haveData)('sparrow train, eval and predict on Adult', () => {
     expect(skipped.code, skipped.stderr).toBe(0);
     expect(skipped.stderr).toMatch(/skipped 1 bad row\(s\): 1 number; first: .*bad\.csv line 6, column 1 "age": not a number \(value "forty"\)/);
     expect(lastJson(skipped.stdout).rows).toBe(499);
+    expect(lastJson(skipped.stdout).skippedRows).toBe(1);
   });
 
   test('predict scores rows without the label column', async () => {

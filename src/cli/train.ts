@@ -269,10 +269,11 @@ function formatPretrain(report: PretrainReport): string {
   return `${what}: ${parallel} against ${serial} (${speedup.toFixed(2)}x; same weights: ${report.sameAsSerial ? 'yes' : 'no'})`;
 }
 
-async function encodeSource(source: RowSource, encoder: Encoder, skipBadRows: boolean, what: string): Promise<SparseBatch> {
+async function encodeSource(source: RowSource, encoder: Encoder, skipBadRows: boolean, what: string, counts?: { skipped: number }): Promise<SparseBatch> {
   const badRows = new BadRows(skipBadRows);
   const batch = await encodeAll(source, encoder, badRows);
   if (badRows.count > 0) process.stderr.write(`${what}: ${badRows.summary()}\n`);
+  if (counts) counts.skipped = badRows.count;
   return batch;
 }
 
@@ -621,7 +622,7 @@ interface EvalCliOptions extends BackendOptions {
   out?: string;
 }
 
-async function loadForRows(options: EvalCliOptions): Promise<{ backend: Backend; model: SavedModel; data: SparseBatch }> {
+async function loadForRows(options: EvalCliOptions): Promise<{ backend: Backend; model: SavedModel; data: SparseBatch; skipped: number }> {
   const backend = await initBackend(options);
   const { model, config } = loadModel(options.model, backend.name as BackendName);
   let source = csvSource(config.data.schema, options.data);
@@ -633,8 +634,9 @@ async function loadForRows(options: EvalCliOptions): Promise<{ backend: Backend;
     }
     source = splitSource(source, split, options.part as SplitPart);
   }
-  const data = await encodeSource(source, new Encoder(config.data, source.columns), options.skipBadRows ?? false, options.data);
-  return { backend, model, data };
+  const counts = { skipped: 0 };
+  const data = await encodeSource(source, new Encoder(config.data, source.columns), options.skipBadRows ?? false, options.data, counts);
+  return { backend, model, data, skipped: counts.skipped };
 }
 
 /**
@@ -685,10 +687,10 @@ export function registerEvalPredict(program: Command): void {
     .option('--skip-bad-rows', 'skip and count bad CSV rows instead of stopping at the first one')
     .option('--json', 'print one JSON object as the last line');
   addBackendOptions(evalCommand).action(async (options: EvalCliOptions) => {
-    const { backend, model, data } = await loadForRows(options);
+    const { backend, model, data, skipped } = await loadForRows(options);
     if (data.size === 0) throw new Error(`${options.data}: no data rows to evaluate${options.skipBadRows ? ' (every row was skipped as bad)' : ''}`);
     const metrics = await evaluate(model, data, { batchSize: parseInteger(options.batchSize, '--batch-size', 1), backend: backend.name as BackendName });
-    if (options.json) printJson({ metrics: metricsForJson(metrics), rows: data.size, backend: backend.name, adapter: backend.adapter });
+    if (options.json) printJson({ metrics: metricsForJson(metrics), rows: data.size, skippedRows: skipped, backend: backend.name, adapter: backend.adapter });
     else process.stdout.write(`${formatMetrics(metrics)}\n`);
   });
 
