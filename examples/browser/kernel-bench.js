@@ -17,7 +17,8 @@ export const EMBEDDING_SHAPES = [
 ];
 
 /**
- * Timing of one case: the first run (which compiles the WebGPU pipelines) apart, one more
+ * Timing of one case: the first timed run apart (it compiles the WebGPU pipelines unless the
+ * case ran before, as a matmul does for its check), one more
  * warm-up run, then samples until there are at least `minSamples` and `minSeconds` have passed,
  * or `maxSamples` exist. The reported time is the median sample.
  */

@@ -139,7 +139,11 @@ function addBenchRow(result) {
   element('bench-table').hidden = false;
 }
 
-/** Runs `work` with the page's buttons disabled, and shows an error in the status line instead of losing it. */
+/**
+ * Runs `work` with the page's buttons disabled, and shows an error in the status line. The
+ * error is handled there, so it is not also reported as an uncaught page error; its stack
+ * goes to the console.
+ */
 async function busy(work) {
   const buttons = document.querySelectorAll('button');
   buttons.forEach((button) => (button.disabled = true));
@@ -148,7 +152,7 @@ async function busy(work) {
   } catch (error) {
     status(`error: ${error.message}`);
     element('status').classList.add('error');
-    throw error;
+    console.error(error);
   } finally {
     buttons.forEach((button) => (button.disabled = false));
   }
@@ -168,9 +172,10 @@ async function setUp() {
 
   element('train').addEventListener('click', () =>
     busy(async () => {
-      const settings = { ...DEMO_SETTINGS, rows: readCount('rows'), epochs: readCount('epochs'), batchSize: readCount('batch-size') };
+      // The previous results go first, so that an invalid setting does not leave them on show.
       element('status').classList.remove('error');
       element('auc-table').hidden = true;
+      const settings = { ...DEMO_SETTINGS, rows: readCount('rows'), epochs: readCount('epochs'), batchSize: readCount('batch-size') };
       chart.clear();
       const demo = await runDemo({ settings, backend: select.value, lossEvery: 4, onLoss: (kind, step, loss) => chart.add(kind, step, loss), onStatus: status });
       showAucTable(demo);

@@ -46,7 +46,7 @@ function checkSameAdapter(requested: AdapterChoice, current: { choice: AdapterCh
   if ((current.choice === 'auto' || current.choice === 'default') && requested === current.dawnBackend) return;
   throw new BackendError(
     `init: adapter "${requested}" requested, but the WebGPU backend already runs on the adapter that "${current.choice}" chose ` +
-      `(Dawn ${current.dawnBackend} backend); a process sets up one WebGPU adapter, so pick it in the first init call`,
+      `(Dawn backend "${current.dawnBackend}"); the WebGPU adapter is set up once per program (a Node process or a page), so pick it in the first init call`,
   );
 }
 
