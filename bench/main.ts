@@ -154,11 +154,14 @@ function checkReportPath(path: string): void {
   if (statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`--out: "${path}" is a directory; give a file path`);
 }
 
-/** Returns the exit status of a finished run: 1 when a row failed or no row was measured (printing which), else 0. */
-export function benchExitCode(report: BenchReport): number {
+/**
+ * Returns the exit status of a finished run: 1 when a row failed or no row was measured, else 0.
+ * `log` receives the lines that say why (stderr by default).
+ */
+export function benchExitCode(report: BenchReport, log: (line: string) => void = (line) => process.stderr.write(line)): number {
   const failed = report.results.filter((result) => result.error !== undefined);
   const measured = report.results.filter((result) => result.medianMs !== null);
-  if (failed.length > 0) process.stderr.write(`[bench] ${failed.length} row(s) failed: ${failed.map((result) => `${result.case} ${typeof result.shape === 'string' ? result.shape : JSON.stringify(result.shape)} ${result.impl}`).join('; ')}\n`);
-  if (measured.length === 0) process.stderr.write('[bench] no row was measured: every row was skipped (see the reasons above)\n');
+  if (failed.length > 0) log(`[bench] ${failed.length} row(s) failed: ${failed.map((result) => `${result.case} ${typeof result.shape === 'string' ? result.shape : JSON.stringify(result.shape)} ${result.impl}`).join('; ')}\n`);
+  if (measured.length === 0) log('[bench] no row was measured: every row was skipped (see the reasons above)\n');
   return failed.length > 0 || measured.length === 0 ? 1 : 0;
 }

@@ -41,9 +41,13 @@ describe('sparrow bench', () => {
     try {
       const report = await runBenchmarks({ filter: 'train-adult', impls: ['sparrow-cpu'], out: join(folder, 'r.json') });
       expect(report.results.every((result) => result.skipped !== undefined)).toBe(true);
-      expect(benchExitCode(report)).toBe(1);
-      expect(benchExitCode({ ...report, results: [{ ...report.results[0], skipped: undefined, medianMs: 5 }] })).toBe(0);
-      expect(benchExitCode({ ...report, results: [{ ...report.results[0], medianMs: 5, error: 'broken' }] })).toBe(1);
+      const lines: string[] = [];
+      const log = (line: string) => void lines.push(line);
+      expect(benchExitCode(report, log)).toBe(1);
+      expect(lines).toEqual(['[bench] no row was measured: every row was skipped (see the reasons above)\n']);
+      expect(benchExitCode({ ...report, results: [{ ...report.results[0], skipped: undefined, medianMs: 5 }] }, log)).toBe(0);
+      expect(benchExitCode({ ...report, results: [{ ...report.results[0], medianMs: 5, error: 'broken' }] }, log)).toBe(1);
+      expect(lines[1]).toBe('[bench] 1 row(s) failed: train-adult batch 256 sparrow-cpu\n');
     } finally {
       if (previous === undefined) delete process.env.SPARROW_DATA_DIR;
       else process.env.SPARROW_DATA_DIR = previous;
