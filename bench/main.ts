@@ -156,7 +156,7 @@ function checkReportPath(path: string): void {
 
 /**
  * Returns the exit status of a finished run: 1 when a row failed or no row was measured, else 0.
- * `log` receives the lines that say why (stderr by default).
+ * `log` receives the lines that give the reason (stderr by default).
  */
 export function benchExitCode(report: BenchReport, log: (line: string) => void = (line) => process.stderr.write(line)): number {
   const failed = report.results.filter((result) => result.error !== undefined);

@@ -71,8 +71,8 @@ export function saveCheckpoint(directory: string, parts: CheckpointParts): void 
   // NOTE: a crash while writing leaves this staging directory behind; the next save does not remove it.
   mkdirSync(dirname(target), { recursive: true });
   const staging = mkdtempSync(join(dirname(target), `.${basename(target)}.staging-`));
-  // mkdtemp creates the directory for its owner only (0700); a checkpoint gets the mode of a
-  // directory made with mkdir, 0777 less the umask, like any other output.
+  // mkdtemp creates the directory for its owner only (0700). A checkpoint gets the mode of a
+  // directory made with mkdir instead, 0777 less the umask, like any other output.
   chmodSync(staging, 0o777 & ~process.umask());
   try {
     writeParts(staging, parts);

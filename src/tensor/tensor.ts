@@ -51,7 +51,7 @@ export class Tensor {
   outputIndex = 0;
   /**
    * The op that cut the gradient: set when a non-differentiable op made this tensor from inputs
-   * that require a gradient, so that `backward()` can say why there is none.
+   * that require a gradient, so that `backward()` can name the cause when there is none.
    */
   gradientStoppedBy: { op: string; reason: string } | null = null;
   private handle: DataHandle | null;
