@@ -53,8 +53,8 @@ function checkSameAdapter(requested: AdapterChoice, current: { choice: AdapterCh
 /**
  * Sets up the default backend. Options win over environment variables, which a web page
  * does not have, so there only the options count. Calling it again can switch the default
- * between the CPU and WebGPU backends, but the WebGPU adapter is set up once per process:
- * naming another adapter later throws a BackendError.
+ * between the CPU and WebGPU backends, but the WebGPU adapter is set up once per program (a
+ * Node process or a page): naming another adapter later throws a BackendError.
  */
 export async function init(options: InitOptions = {}): Promise<Backend> {
   const backend = parseBackend(options.backend, 'init: option backend') ?? parseBackend(envValue('SPARROW_BACKEND'), 'SPARROW_BACKEND') ?? 'auto';
