@@ -199,9 +199,9 @@ describe.runIf(haveData)('sparrow train, eval and predict on Adult', () => {
     expect(trained.code, trained.stderr).toBe(0);
     const finalMetrics = lastJson(trained.stdout).metrics.income;
 
-    const held = await sparrow(['eval', '--model', splitModel, '--data', trainSlice, '--part', 'test', '--json']);
-    expect(held.code, held.stderr).toBe(0);
-    const metrics = lastJson(held.stdout);
+    const heldOut = await sparrow(['eval', '--model', splitModel, '--data', trainSlice, '--part', 'test', '--json']);
+    expect(heldOut.code, heldOut.stderr).toBe(0);
+    const metrics = lastJson(heldOut.stdout);
     expect(metrics.rows).toBe(finalMetrics.rows);
     expect(metrics.rows).toBeLessThan(1000);
     expect(Math.abs(metrics.metrics.income.auc - finalMetrics.auc)).toBeLessThanOrEqual(1e-6);

@@ -68,8 +68,8 @@ export function backward(root: Tensor, seed: Tensor | undefined, options: { reta
   root.storage('backward');
   if (!root.requiresGrad) {
     const stopped = root.gradientStoppedBy;
-    const why = stopped ? `: op ${stopped.op}, which made it, is not differentiable (${stopped.reason})` : '';
-    throw new ShapeError(`backward: tensor ${root.describe()} does not require a gradient${why}`);
+    const cause = stopped ? `: op ${stopped.op}, which made it, is not differentiable (${stopped.reason})` : '';
+    throw new ShapeError(`backward: tensor ${root.describe()} does not require a gradient${cause}`);
   }
   if (seed === undefined && root.size !== 1) {
     throw new ShapeError(`backward: tensor ${root.describe()} is not a scalar; pass the seed gradient explicitly`);

@@ -21,11 +21,16 @@ interface GenerateCliOptions {
 /** Rows stringified per chunk, so a large file is not one array of all its records. */
 const CHUNK_ROWS = 10_000;
 
-/** Adds `sparrow generate`. */
-export function registerGenerate(program: Command): void {
-  const synthetic = Object.values(PRESETS)
+/** Returns the names of the presets that generate their rows. */
+function syntheticPresets(): string[] {
+  return Object.values(PRESETS)
     .filter((preset) => preset.generate !== undefined)
     .map((preset) => preset.name);
+}
+
+/** Adds `sparrow generate`. */
+export function registerGenerate(program: Command): void {
+  const synthetic = syntheticPresets();
   program
     .command('generate')
     .description('write the rows of a synthetic preset to a CSV file with a header, which --data of train, eval, predict and rank reads')
@@ -41,8 +46,7 @@ export function registerGenerate(program: Command): void {
 async function runGenerate(options: GenerateCliOptions): Promise<void> {
   const preset = getPreset(options.preset);
   if (!preset.generate) {
-    const synthetic = Object.values(PRESETS).filter((each) => each.generate !== undefined).map((each) => each.name);
-    throw new Error(`--preset: ${preset.name} reads a real data set and generates no rows; use one of ${synthetic.join(', ')}`);
+    throw new Error(`--preset: ${preset.name} reads a real data set and generates no rows; use one of ${syntheticPresets().join(', ')}`);
   }
   if (options.part !== 'train' && options.part !== 'test') throw new Error(`--part: invalid value "${options.part}"; use train or test`);
   const seed = parseInteger(options.seed, '--seed');

@@ -405,22 +405,22 @@ function withResumedOptions(options: TrainCliOptions, command: Command, recorded
       merged[key] = savedText;
       continue;
     }
-    const given = String(options[key]);
-    let same = given === savedText;
-    if (typeof saved === 'number') same = Number(given) === saved;
-    else if (Array.isArray(saved)) same = parseSizes(given, flag).join(',') === savedText;
-    if (!same) throw new Error(`--resume: ${flag} ${given} differs from ${savedText}, which the run saved in ${directory} used; leave ${flag} out to continue with it`);
+    const requested = String(options[key]);
+    let same = requested === savedText;
+    if (typeof saved === 'number') same = Number(requested) === saved;
+    else if (Array.isArray(saved)) same = parseSizes(requested, flag).join(',') === savedText;
+    if (!same) throw new Error(`--resume: ${flag} ${requested} differs from ${savedText}, which the run saved in ${directory} used; leave ${flag} out to continue with it`);
   }
   // --epochs may grow to train further; left out, the run ends where it was meant to.
   if (command.getOptionValueSource('epochs') !== 'cli' && typeof recorded.epochs === 'number') merged.epochs = String(recorded.epochs);
   return merged as unknown as TrainCliOptions;
 }
 
-async function runTrain(given: TrainCliOptions, command: Command): Promise<void> {
-  const backend = await initBackend(given);
+async function runTrain(cliOptions: TrainCliOptions, command: Command): Promise<void> {
+  const backend = await initBackend(cliOptions);
   const backendName = backend.name as BackendName;
-  const resumed = given.resume ? loadModel(given.resume, backendName, { optimizer: true }) : null;
-  const options = resumed?.config.training ? withResumedOptions(given, command, resumed.config.training.options, given.resume!) : given;
+  const resumed = cliOptions.resume ? loadModel(cliOptions.resume, backendName, { optimizer: true }) : null;
+  const options = resumed?.config.training ? withResumedOptions(cliOptions, command, resumed.config.training.options, cliOptions.resume!) : cliOptions;
   checkModelOptions(options.model, command);
   const seed = parseInteger(options.seed, '--seed');
   const epochs = parseInteger(options.epochs, '--epochs', 1);

@@ -68,8 +68,8 @@ export function openData(options: OpenDataOptions): OpenedData {
   }
 
   if (options.rows !== undefined) {
-    const what = options.data ? 'rows are read from --data' : `${preset ? `the ${preset.name} preset` : 'a schema file'} reads a data file`;
-    throw new SchemaError(`--rows: only a synthetic preset generates rows, but ${what}; leave --rows out`);
+    const origin = options.data ? 'rows are read from --data' : `${preset ? `the ${preset.name} preset` : 'a schema file'} reads a data file`;
+    throw new SchemaError(`--rows: only a synthetic preset generates rows, but ${origin}; leave --rows out`);
   }
   const dataFile = options.data ?? (preset?.files ? dataPath(preset.files.train) : undefined);
   if (!dataFile) throw new SchemaError('give a data file (--data)');
